@@ -302,7 +302,8 @@ def apply(c: Ctx, plan_file: Path | None, auto_approve: bool, max_cost: float | 
 
             old = signal.signal(signal.SIGINT, on_sigint)
             try:
-                ex = Executor(ws.provider(), ws.store, res.state, root=root, hooks=_CliHooks(c, as_json),  # type: ignore[arg-type]
+                ex = Executor(ws.providers(), ws.store, res.state, root=root, hooks=_CliHooks(c, as_json),
+                              settle_seconds=0.2 if all(p.sandbox for p in ws.providers().values()) else 3.0,
                               hash_cache=ws.hash_cache, max_wait=max_wait, should_stop=lambda: stop["flag"],
                               locate=lambda name, keys: ws.loaded.range_of("models", name, *keys))
                 ex.run(plan_, res.snapshot)
@@ -345,7 +346,7 @@ def _refreshed_state(ws: Any, offline: bool) -> Any:
     from ftops.engine.apply import refresh_job_records
     from ftops.state import locked
 
-    state = ws.store.load()
+    state = ws.load_state()
     if offline or not state.models:
         return state
     snap = ws.snapshot(state)

@@ -25,7 +25,14 @@ def _plan() -> dict[str, Any]:
     change = schema["$defs"]["ModelChange"]["properties"]
     change["address"] = {"type": "string", "description": "`models.NAME` (--json only)"}
     change["actions"] = {"type": "array", "items": {"enum": ["create", "delete", "no-op"]},
-                         "description": "Terraform-style: [create], [delete, create] for replace, [no-op] (--json only)"}
+                         "description": "Terraform-style, saying what really happens: [create] for create, replace "
+                                        "and retry (a replace deletes nothing: the old fine-tuned model stays), "
+                                        "[no-op] otherwise; [delete] only for plans that delete (--json only)"}
+    change["action_reason"] = {"type": "string", "description": "same as `reason` (--json only)"}
+    change["replaces"] = {"type": "object", "description": "for a replace: the fingerprint (and job) it supersedes; "
+                                                           "nothing is deleted (--json only)"}
+    change["replace_paths"] = {"type": "array", "items": {"type": "string"},
+                               "description": "top-level attributes whose change forced the replace (--json only)"}
     change["before"] = {"anyOf": [{"type": "object"}, {"type": "null"}], "description": "--json only"}
     change["after"] = {"anyOf": [{"type": "object"}, {"type": "null"}], "description": "--json only"}
     schema["properties"]["has_changes"] = {"type": "boolean", "description": "--json only"}

@@ -18,7 +18,7 @@ from ftops.config import LoadedConfig, find_config, load_config
 from ftops.datasets import HashCache
 from ftops.diagnostics import FtopsError, error
 from ftops.engine.desired import DesiredSet, build_desired
-from ftops.engine.model import Plan, RemoteSnapshot
+from ftops.engine.model import Plan, ProviderInfo, RemoteSnapshot
 from ftops.engine.plan import build_plan
 from ftops.engine.refresh import refresh
 from ftops.providers import Provider, ProviderError
@@ -43,7 +43,8 @@ class Workspace:
     def __init__(self, directory: Path, *, environ: Mapping[str, str] | None = None):
         self.directory = directory.resolve()
         self.environ = dict(os.environ if environ is None else environ)
-        self._provider: Provider | None = None
+        self._providers: dict[str, Provider] = {}
+        self._sandbox: Any = None
 
     @cached_property
     def loaded(self) -> LoadedConfig:
@@ -69,122 +70,150 @@ class Workspace:
     def hash_cache(self) -> HashCache:
         return HashCache(self.ftops_dir / "cache" / "hashes.json")
 
-    # ------------------------------------------------------------------ provider
+    # ------------------------------------------------------------------ providers
 
     @property
     def provider_type(self) -> str:
-        return self.loaded.config.provider.type
+        return self.loaded.config.provider.provider_type
 
-    def provider(self) -> Provider:
-        if self._provider is None:
-            self._provider = self._build_provider()
-        return self._provider
+    def provider_names(self) -> list[str]:
+        """Provider entries in use: the default, every one a model names, and every one the state knows."""
+        cfg = self.loaded.config
+        used = {"default"} | {cfg.provider_of(n)[0] for n in cfg.models}
+        return sorted(used)
 
-    def _build_provider(self) -> Provider:
-        from ftops.providers import AzureOpenAIProvider, OpenAIProvider
+    def providers(self, names: list[str] | None = None) -> dict[str, Provider]:
+        """Connected provider instances by entry name (built on first use, keys read from the environment)."""
+        out: dict[str, Provider] = {}
+        for name in names or self.provider_names():
+            if name not in self._providers:
+                self._providers[name] = self._build_provider(name)
+            out[name] = self._providers[name]
+        return out
 
-        pc = self.loaded.config.provider
-        common: dict[str, Any] = dict(max_retries=pc.max_retries, max_retry_wait=pc.max_retry_wait)
-        keyed: dict[str, Any] = dict(common, api_key_env=pc.api_key_env)
-        if pc.type == "sandbox":
-            import httpx
+    def provider(self, name: str = "default") -> Provider:
+        return self.providers([name])[name]
 
-            from ftops.providers import OPENAI_CAPABILITIES
-            from ftops.sandbox import SandboxApp, SandboxSettings, in_process_transport
+    def _sandbox_app(self) -> Any:
+        """One embedded sandbox for every dialect the project uses: one database, `.ftops/sandbox.db`."""
+        if self._sandbox is None:
+            from ftops.sandbox import SandboxApp, SandboxSettings
 
-            db = Path(pc.db) if pc.db else self.ftops_dir / "sandbox.db"
+            pcs = [pc for pc in self.loaded.config.provider_entries().values() if pc.is_sandbox]
+            db_setting = next((pc.db for pc in pcs if pc.db), None)
+            db = Path(db_setting) if db_setting else self.ftops_dir / "sandbox.db"
             if not db.is_absolute():
                 db = self.root / db
             db.parent.mkdir(parents=True, exist_ok=True)
-            overrides: dict[str, object] = {
-                "job_creates_per_hour": pc.rate_limits.job_creates_per_hour,
-                "file_uploads_per_hour": pc.rate_limits.file_uploads_per_hour,
-            }
+            overrides: dict[str, object] = {}
+            for pc in pcs:  # YAML rate limits only override the sandbox's own (OpenAI's documented) limits
+                if pc.rate_limits.job_creates_per_hour is not None:
+                    overrides["job_creates_per_hour"] = pc.rate_limits.job_creates_per_hour
+                if pc.rate_limits.file_uploads_per_hour is not None:
+                    overrides["file_uploads_per_hour"] = pc.rate_limits.file_uploads_per_hour
             if "FTOPS_SANDBOX_TIME_SCALE" not in self.environ:
-                overrides["time_scale"] = pc.time_scale or DEFAULT_SANDBOX_TIME_SCALE
-            settings = SandboxSettings.from_env(**overrides)
-            app = SandboxApp(db, settings=settings)
-            http = httpx.Client(transport=in_process_transport(app), base_url=SANDBOX_BASE_URL,
+                overrides["time_scale"] = next((pc.time_scale for pc in pcs if pc.time_scale),
+                                               DEFAULT_SANDBOX_TIME_SCALE)
+            self._sandbox = SandboxApp(db, settings=SandboxSettings.from_env(**overrides))
+        return self._sandbox
+
+    def _build_provider(self, name: str) -> Provider:
+        import httpx
+
+        from ftops.providers import PROVIDERS, SANDBOX_PREFIX
+
+        pc = self.loaded.config.provider_entries()[name]
+        ptype = pc.provider_type
+        cls: Any = PROVIDERS[ptype]
+        caps = cls.capabilities
+        overrides = {k: v for k, v in pc.rate_limits.model_dump().items() if v is not None}
+        if overrides:
+            caps = caps.model_copy(update=overrides)
+        common: dict[str, Any] = dict(max_retries=pc.max_retries, max_retry_wait=pc.max_retry_wait, name=name,
+                                      capabilities=caps)
+        if ptype == "together":
+            common["environ"] = self.environ
+        if ptype == "azure" and pc.api_version:
+            common["api_version"] = pc.api_version
+        if ptype == "openai":
+            common.update(organization=pc.organization, project=pc.openai_project)
+        if pc.is_sandbox:
+            from ftops.sandbox import in_process_transport
+
+            http = httpx.Client(transport=in_process_transport(self._sandbox_app()),
+                                base_url=SANDBOX_BASE_URL.removesuffix("/v1") + SANDBOX_PREFIX[ptype],
                                 timeout=pc.timeout)
-            caps = OPENAI_CAPABILITIES.model_copy(update={
-                "name": "sandbox",
-                "job_creates_per_hour": pc.rate_limits.job_creates_per_hour,
-                "file_uploads_per_hour": pc.rate_limits.file_uploads_per_hour})
-            return OpenAIProvider(http, api_key=SANDBOX_API_KEY, capabilities=caps, **common)
-        key = self.environ.get(pc.api_key_env) or None
+            prov = cls(http, api_key=SANDBOX_API_KEY, **common)
+            prov.sandbox = True
+            return prov  # type: ignore[no-any-return]
+        key_env = pc.api_key_env or caps.key_env
+        key = (self.environ.get(key_env) or "").strip() or None
+        where = ("provider",) if name == "default" else ("providers", name)
         if not key:
             raise FtopsError(error(
-                "provider.missing_api_key", f"${pc.api_key_env} is not set",
-                f"provider `{pc.type}` needs an API key; nothing was sent.",
-                range=self.loaded.range_of("provider"),
-                hint=f"export {pc.api_key_env}=... (keys never go into ftops.yaml)"))
+                "provider.missing_api_key", f"${key_env} is not set",
+                f"provider `{name}` ({caps.title or ptype}) needs an API key; nothing was sent.",
+                range=self.loaded.range_of(*where), hint=f"export {key_env}=... (keys never go into ftops.yaml)"))
+        base = pc.base_url or (self.environ.get("OPENAI_BASE_URL") if ptype == "openai" else None) \
+            or caps.default_base_url
+        if ptype == "azure":
+            base = pc.base_url or ""
         try:
-            if pc.type == "azure":
-                assert pc.base_url is not None  # the config model requires it for azure
-                return AzureOpenAIProvider.from_settings(
-                    pc.base_url, key, pc.timeout, api_version=pc.api_version, **keyed)
-            base = pc.base_url or self.environ.get("OPENAI_BASE_URL")
-            prov = OpenAIProvider.from_settings(base, key, pc.timeout, organization=pc.organization,
-                                                project=pc.openai_project, **keyed)
+            return cls.from_settings(base, key, pc.timeout, api_key_env=key_env, **common)  # type: ignore[no-any-return]
         except ProviderError as e:
             raise FtopsError(e.to_diagnostic()) from None
-        caps = prov.capabilities.model_copy(update={
-            "job_creates_per_hour": pc.rate_limits.job_creates_per_hour,
-            "file_uploads_per_hour": pc.rate_limits.file_uploads_per_hour})
-        prov.capabilities = caps
-        return prov
 
     def close(self) -> None:
-        if self._provider is not None:
-            self._provider.close()
-            self._provider = None
+        for p in self._providers.values():
+            p.close()
+        self._providers = {}
 
     # ------------------------------------------------------------------ stages
 
-    def _body_builder(self) -> Provider:
-        """A provider instance that only builds bodies: no connection, no sandbox db, no key needed.
-
-        `build_job_body` is pure, so the desired stage (and the fingerprints) never wait for, or touch,
-        the network: a bad dataset fails before the first request.
-        """
+    def _translators(self) -> dict[str, Provider]:
+        """Provider instances for the pure stage (validate, translate, fingerprint): no connection, no
+        sandbox database, no key -- a bad declaration fails before the first request."""
         import httpx
 
-        from ftops.providers import AzureOpenAIProvider, OpenAIProvider
+        from ftops.providers import PROVIDERS
 
-        if self._provider is not None:
-            return self._provider
-        offline = httpx.Client(transport=httpx.BaseTransport(), base_url="http://offline.invalid/v1")
-        pc = self.loaded.config.provider
-        if pc.type == "azure":
-            return AzureOpenAIProvider(offline, api_key=None, api_version=pc.api_version)
-        return OpenAIProvider(offline, api_key=None)
-
-    @property
-    def uploads_api(self) -> bool:
-        """Whether files over 512 MB can go through the provider's multipart Uploads API."""
-        return self._body_builder().capabilities.uploads_api
+        out: dict[str, Provider] = {}
+        for name, pc in self.loaded.config.provider_entries().items():
+            if name in self._providers:
+                out[name] = self._providers[name]
+                continue
+            offline = httpx.Client(transport=httpx.BaseTransport(), base_url="http://offline.invalid/v1")
+            cls: Any = PROVIDERS[pc.provider_type]
+            prov = cls(offline, api_key=None, name=name)
+            prov.sandbox = pc.is_sandbox
+            out[name] = prov
+        return out
 
     def check_dataset_sizes(self) -> None:
-        """Refuse datasets larger than the provider accepts, from a stat alone: before hashing or
+        """Refuse datasets larger than their provider accepts, from a stat alone: before hashing or
         validating gigabytes that could never be uploaded."""
-        caps = self._body_builder().capabilities
-        limit = caps.max_upload_bytes if caps.uploads_api else caps.max_file_bytes
+        provs = self._translators()
         diags = []
-        seen: set[Path] = set()
-        for name, m in sorted(self.loaded.config.models.items()):
+        seen: set[tuple[str, Path]] = set()
+        cfg = self.loaded.config
+        for name, m in sorted(cfg.models.items()):
+            pname, _pc = cfg.provider_of(name)
+            caps = provs[pname].capabilities
+            limit = caps.max_upload_bytes if caps.uploads_api else caps.max_file_bytes
             for which in ("training_file", "validation_file"):
                 if getattr(m, which) is None:
                     continue
                 path = self.loaded.dataset_path(name, which)
-                if path in seen:
+                if (pname, path) in seen:
                     continue
-                seen.add(path)
+                seen.add((pname, path))
                 size = path.stat().st_size
                 if size > limit:
                     diags.append(error(
                         "dataset.too_large", f"{getattr(m, which)} is too large for the provider",
-                        f"{size / 2**30:.1f} GiB; {caps.name} accepts files up to {limit / 2**30:.1f} GiB"
-                        + (" through its Uploads API" if caps.uploads_api else "") + ". Nothing was read or sent.",
+                        f"{size / 2**30:.1f} GiB; {caps.title or caps.name} accepts files up to "
+                        f"{limit / 2**30:.1f} GiB" + (" through its Uploads API" if caps.uploads_api else "")
+                        + ". Nothing was read or sent.",
                         range=self.loaded.range_of("models", name, which),
                         hint="split the dataset or sample it down", address=f"models.{name}"))
         if diags:
@@ -192,43 +221,112 @@ class Workspace:
 
     def desired(self) -> DesiredSet:
         self.check_dataset_sizes()
-        builder = self._body_builder()
-        return build_desired(self.loaded, builder.build_job_body, cache_dir=self.ftops_dir / "cache",
-                             hash_cache=self.hash_cache, uploads_api=builder.capabilities.uploads_api)
+        return build_desired(self.loaded, self._translators(), cache_dir=self.ftops_dir / "cache",
+                             hash_cache=self.hash_cache)
+
+    def load_state(self) -> State:
+        """The state, with records written by older ftops versions completed (identity group, lifecycle
+        word) through their provider: a pure, in-memory upgrade; nothing is saved by reading."""
+        state = self.store.load()
+        provs = self._translators()
+        project = self.project
+        for rec in state.models.values():
+            prov = provs.get(rec.provider)
+            if prov is None:
+                continue
+            if not rec.group:
+                rec.group = prov.group_key(project, rec.name, rec.fingerprint)
+            for job in ([rec.job] if rec.job else []) + rec.history:
+                if job.state is None:
+                    job.state = prov.job_state(job.status).value
+        return state
 
     def snapshot(self, state: State) -> RemoteSnapshot:
         try:
-            return refresh(self.provider(), state, self.project)
+            return refresh(self.providers(), state, self.project)
         except ProviderError as e:
             raise FtopsError(e.to_diagnostic()) from None
 
-    def plan(self, *, offline: bool = False) -> PlanResult:
+    def provider_infos(self) -> dict[str, ProviderInfo]:
+        out = {}
+        for name, pc in self.loaded.config.provider_entries().items():
+            if name not in self.provider_names():
+                continue
+            prov = self._providers.get(name)
+            endpoint = prov.endpoint if prov is not None else (
+                "sandbox" if pc.is_sandbox else (pc.base_url or PROVIDER_DEFAULT_URLS.get(pc.provider_type, "")))
+            out[name] = ProviderInfo(type=pc.provider_type, endpoint=endpoint, sandbox=pc.is_sandbox)
+        return out
+
+    def plan(self, *, offline: bool = False, replace: frozenset[str] = frozenset()) -> PlanResult:
         """Desired models (local disk only), then refresh (reads), then the pure plan.
 
-        Any dataset error stops here, before the first request: fail before spending.
+        Any declaration or dataset error stops here, before the first request: fail before spending.
         """
-        state = self.store.load()
+        state = self.load_state()
         desired = self.desired()
         diags = desired.dataset_diagnostics(set(desired.diagnostics_by_sha))
         if any(d.is_error for d in diags):
             raise FtopsError(diags + desired.warnings)
         snapshot = None if offline else self.snapshot(state)
-        prov = self.provider()
-        plan = build_plan(desired.models, state, snapshot, project=self.project, provider=self.provider_type,
-                          endpoint=prov.endpoint, job_creates_per_hour=prov.capabilities.job_creates_per_hour)
+        limits = {n: p.capabilities.job_creates_per_hour for n, p in
+                  (self.providers() if not offline else self._translators()).items() if n in self.provider_names()}
+        plan = build_plan(desired.models, state, snapshot, project=self.project, providers=self.provider_infos(),
+                          job_creates_per_hour=limits, replace=replace)
+        if not offline:
+            plan = self._provider_estimates(plan, state)
         closing = openai_closing_warning(plan, datetime.date.today())
         if closing:
             plan = plan.model_copy(update={"warnings": [*plan.warnings, closing]})
         return PlanResult(plan, desired, state, snapshot)
 
+    def _provider_estimates(self, plan: Plan, state: State) -> Plan:
+        """Where a provider has a read-only price endpoint and the job's files are already on it, ask it
+        (one request per job to create) and say that the figure is the provider's own."""
+        files = {(f.provider, f.sha256): f.file_id for f in plan.files if f.file_id}
+        models = []
+        changed = False
+        for c in plan.models:
+            prov = self._providers.get(c.provider)
+            if (c.action.creates_job and prov is not None and prov.capabilities.price_estimate_endpoint
+                    and c.body is not None and c.cost is not None):
+                ids = {sha: files.get((c.provider, sha)) or (state.file_for(sha, c.provider).file_id  # type: ignore[union-attr]
+                                                            if state.file_for(sha, c.provider) else None)
+                       for sha in c.datasets}
+                if all(ids.values()):
+                    try:
+                        usd = prov.estimate_price(c.body, {k: v for k, v in ids.items() if v})
+                    except ProviderError:
+                        usd = None
+                    if usd is not None:
+                        c = c.model_copy(update={"cost": c.cost.model_copy(update={
+                            "usd": round(usd, 4), "approximate": False, "note": "the provider's own estimate"})})
+                        changed = True
+                else:
+                    note = (c.cost.note + "; " if c.cost.note else "") + \
+                        "the provider's estimate needs the data uploaded first"
+                    c = c.model_copy(update={"cost": c.cost.model_copy(update={"note": note})})
+                    changed = True
+            models.append(c)
+        if not changed:
+            return plan
+        spending = [c for c in models if c.action.creates_job and c.cost is not None]
+        priced = [c.cost.usd for c in spending if c.cost and c.cost.usd is not None]
+        cost = round(sum(priced), 2) if len(priced) == len(spending) else None
+        return plan.model_copy(update={"models": models, "cost_usd": cost,
+                                       "cost_approximate": any(c.cost and c.cost.approximate for c in spending)})
+
+
+PROVIDER_DEFAULT_URLS = {"openai": "https://api.openai.com/v1", "together": "https://api.together.xyz/v1"}
 
 OPENAI_SELF_SERVE_CLOSES = datetime.date(2027, 1, 6)
 
 
 def openai_closing_warning(plan: Plan, today: datetime.date) -> dict[str, Any] | None:
     """OpenAI accepts no new self-serve fine-tuning jobs after 2027-01-06: say so when a plan needs one."""
-    creates = plan.summary.create + plan.summary.replace + plan.summary.retry
-    if not creates or "api.openai.com" not in plan.endpoint:
+    creates = [c for c in plan.models if c.action.creates_job
+               and "api.openai.com" in (plan.providers[c.provider].endpoint if c.provider in plan.providers else "")]
+    if not creates:
         return None
     days = (OPENAI_SELF_SERVE_CLOSES - today).days
     when = (f"in {days} day(s), on {OPENAI_SELF_SERVE_CLOSES}" if days >= 0

@@ -74,6 +74,12 @@ class LoadedConfig:
         return _resolve(self.root, rel)
 
 
+#: Every provider's default key variable: never interpolated into the configuration.
+KNOWN_KEY_VARIABLES = ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "TOGETHER_API_KEY", "FIREWORKS_API_KEY",
+                       "NEBIUS_API_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "GOOGLE_OAUTH_ACCESS_TOKEN",
+                       "AZURE_MANAGEMENT_TOKEN", "WANDB_API_KEY")
+
+
 def find_config(directory: Path) -> Path:
     """The ftops.yaml in `directory` (no search upwards: `-C DIR` says where the project is)."""
     candidate = Path(directory) / CONFIG_FILENAME
@@ -437,14 +443,17 @@ def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> Load
     positions = parsed.positions
     diags: list[Diagnostic] = list(parsed.diagnostics)
 
-    provider = data.get("provider")
-    secret_paths: list[Path_] = [("provider", k) for k in (provider or {}) if isinstance(provider, dict)
-                                 and isinstance(k, str) and k.lower() in _SECRET_KEYS]
+    entries: list[tuple[Path_, Any]] = [(("provider",), data.get("provider"))]
+    if isinstance(data.get("providers"), dict):
+        entries += [(("providers", k), v) for k, v in data["providers"].items()]
+    secret_paths: list[Path_] = [where + (k,) for where, entry in entries if isinstance(entry, dict)
+                                 for k in entry if isinstance(k, str) and k.lower() in _SECRET_KEYS]
     lines = _redact(lines, positions, secret_paths)
 
-    secret_env = {"OPENAI_API_KEY", "AZURE_OPENAI_API_KEY"}
-    if isinstance(provider, dict) and isinstance(provider.get("api_key_env"), str):
-        secret_env.add(provider["api_key_env"])
+    secret_env = set(KNOWN_KEY_VARIABLES)
+    for _where, entry in entries:
+        if isinstance(entry, dict) and isinstance(entry.get("api_key_env"), str):
+            secret_env.add(entry["api_key_env"])
     interp = interpolate(data, env, positions, filename, secret_env)
     diags.extend(interp.diagnostics)
     config: FtopsConfig | None = None

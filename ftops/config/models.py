@@ -246,6 +246,13 @@ class ModelConfig(_Strict):
         description="Up to 13 key/value pairs (keys <= 64, values <= 512 characters); keys starting with "
                     "`ftops_` are reserved.")
     integrations: list[WandbIntegration] = Field(default_factory=list, description="W&B integrations.")
+    provider: str | None = Field(
+        default=None, min_length=1, description="Key of `providers:` that trains this model; `default` (or "
+                                                "absent) is the top-level `provider:`.")
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="Settings only this model's provider has (e.g. Together's lora_r, "
+                                          "learning_rate), in ftops's snake_case; checked against the provider's "
+                                          "capabilities. Merged over the provider entry's `options:`.")
 
     @field_validator("hyperparameters", mode="wrap")
     @classmethod
@@ -322,54 +329,70 @@ class ModelConfig(_Strict):
 
 
 class RateLimits(_Strict):
-    """The provider's hourly limits, known to the planner so a plan can say how apply will pace."""
+    """Overrides of the provider's declared hourly limits (absent: the provider's own apply)."""
 
-    job_creates_per_hour: int = Field(
-        default=10, ge=1, description="Fine-tuning jobs that may be created per hour.")
-    file_uploads_per_hour: int = Field(default=100, ge=1, description="Files that may be uploaded per hour.")
+    job_creates_per_hour: int | None = Field(
+        default=None, ge=1, description="Fine-tuning jobs that may be created per hour.")
+    file_uploads_per_hour: int | None = Field(
+        default=None, ge=1, description="Files that may be uploaded per hour.")
+
+
+#: Provider types ftops speaks (`ftops.providers.registry.PROVIDERS`; a test keeps the two equal).
+PROVIDER_TYPES = ("openai", "azure", "together")
+ProviderType = Literal["sandbox", "openai", "azure", "together"]
 
 
 class ProviderConfig(_Strict):
-    """Where jobs are created. The API key is read from the environment, never from YAML."""
+    """Where jobs are created. Keys are read from the environment, never from YAML."""
 
-    type: Literal["sandbox", "openai", "azure"] = Field(
-        default="sandbox", description="sandbox (local emulator, the default), openai (any OpenAI-compatible "
-                               "base_url) or azure.")
+    type: ProviderType = Field(
+        default="sandbox", description="openai, azure, together; `sandbox` means `{type: openai, sandbox: true}`.")
+    sandbox: bool = Field(
+        default=False, description="Use ftops's embedded emulator speaking this provider's dialect: no key, no "
+                                   "network. Enables `time_scale` and `db`.")
     base_url: str | None = Field(
-        default=None, description="API base URL; default from OPENAI_BASE_URL or OpenAI's.")
-    api_key_env: str = Field(default="OPENAI_API_KEY", min_length=1, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
-        description="Name of the environment variable holding the API key (azure: AZURE_OPENAI_API_KEY).")
-    organization: str | None = Field(default=None, description="OpenAI-Organization header.")
-    openai_project: str | None = Field(default=None, description="OpenAI-Project header.")
+        default=None, min_length=1, description="API base URL; default: the provider's own (openai: "
+                                                "$OPENAI_BASE_URL, else api.openai.com).")
+    api_key_env: str | None = Field(
+        default=None, min_length=1, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="Name of the environment variable holding the API key (default: the provider's, e.g. "
+                    "OPENAI_API_KEY, TOGETHER_API_KEY, AZURE_OPENAI_API_KEY).")
+    organization: str | None = Field(default=None, description="OpenAI-Organization header (openai).")
+    openai_project: str | None = Field(default=None, description="OpenAI-Project header (openai).")
     api_version: str | None = Field(default=None, description="Azure api-version (azure only).")
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="Defaults for the `options:` of this provider's models.")
     time_scale: float | None = Field(
         default=None, gt=0, description="Sandbox only: how much faster than real time jobs progress.")
     db: str | None = Field(
-        default=None, description="Sandbox only: database path (default .ftops/sandbox.db).")
+        default=None, description="Sandbox only: database path (default .ftops/sandbox.db, shared by every "
+                                  "dialect).")
     timeout: float = Field(default=60, gt=0, description="Per-request timeout in seconds.")
     max_retries: int = Field(default=5, ge=0, le=20, description="Retries of a failed read (0-20).")
     max_retry_wait: float = Field(
         default=60, ge=0, description="Total time one request may spend waiting between its retries, in seconds.")
     rate_limits: RateLimits = RateLimits()
 
-    @model_validator(mode="before")
-    @classmethod
-    def _azure_key_default(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("type") == "azure" and "api_key_env" not in data:
-            return {**data, "api_key_env": "AZURE_OPENAI_API_KEY"}
-        return data
+    @property
+    def provider_type(self) -> str:
+        """The dialect: `sandbox` is the OpenAI dialect on the emulator."""
+        return "openai" if self.type == "sandbox" else self.type
+
+    @property
+    def is_sandbox(self) -> bool:
+        return self.sandbox or self.type == "sandbox"
 
     @model_validator(mode="after")
     def _type_specific(self) -> ProviderConfig:
-        if self.type != "sandbox":
+        if not self.is_sandbox:
             for field in ("time_scale", "db"):
                 if getattr(self, field) is not None:
-                    raise _custom("invalid_value", f"`{field}` only applies to provider type sandbox",
-                                  hint="remove it or set `type: sandbox`", field=field)
+                    raise _custom("invalid_value", f"`{field}` only applies to the sandbox",
+                                  hint="remove it or add `sandbox: true`", field=field)
         if self.type != "azure" and self.api_version is not None:
             raise _custom("invalid_value", "`api_version` only applies to provider type azure",
                           hint="remove it or set `type: azure`", field="api_version")
-        if self.type == "azure" and not self.base_url:
+        if self.type == "azure" and not self.base_url and not self.sandbox:
             raise _custom("missing", "provider type azure requires `base_url` (your resource endpoint)",
                           hint="e.g. base_url: https://NAME.openai.azure.com/openai")
         return self
@@ -388,7 +411,10 @@ class FtopsConfig(_Strict):
     version: Literal[1] = Field(description="Configuration format version; always 1.")
     project: str = Field(default="default", pattern=NAME_PATTERN,
         description="Project name, recorded in job metadata as ftops_project.")
-    provider: ProviderConfig = ProviderConfig()
+    provider: ProviderConfig = Field(
+        default=ProviderConfig(), description="The default provider (named `default`) for models that name none.")
+    providers: dict[ModelName, ProviderConfig] = Field(
+        default_factory=dict, description="More providers by name; a model picks one with `provider: NAME`.")
     models: dict[ModelName, ModelConfig] = Field(
         description="Fine-tuned models by name ([A-Za-z0-9][A-Za-z0-9_.-]{0,63}).")
     pricing: dict[str, Annotated[float, Field(ge=0)]] = Field(
@@ -400,6 +426,29 @@ class FtopsConfig(_Strict):
         default=False, description="Allow dataset paths outside the project directory.")
 
 
+    @model_validator(mode="after")
+    def _provider_refs(self) -> FtopsConfig:
+        if "default" in self.providers:
+            raise _custom("invalid_value", "`providers.default` is the top-level `provider:`",
+                          hint="declare it as `provider:` or pick another name", field="providers.default")
+        names = ["default", *self.providers]
+        for name, m in self.models.items():
+            if m.provider is not None and m.provider not in names:
+                hint = did_you_mean(m.provider, names) or ("declare it under `providers:` (declared: "
+                                                           + ", ".join(names) + ")")
+                raise _custom("invalid_value", f"model `{name}` names provider `{m.provider}`, which is not "
+                                               "declared", hint=hint, field=f"models.{name}.provider")
+        return self
+
+    def provider_of(self, model: str) -> tuple[str, ProviderConfig]:
+        """(provider name, its config) for a declared model."""
+        name = self.models[model].provider or "default"
+        return name, (self.provider if name == "default" else self.providers[name])
+
+    def provider_entries(self) -> dict[str, ProviderConfig]:
+        return {"default": self.provider, **self.providers}
+
+
 # Keep ValidationError importable from here for callers that validate fragments.
 __all__ = [
     "GRADER_REQUIRED",
@@ -409,6 +458,7 @@ __all__ = [
     "FtopsConfig",
     "Hyperparameters",
     "ModelConfig",
+    "PROVIDER_TYPES",
     "ProviderConfig",
     "RateLimits",
     "ReinforcementHyperparameters",

@@ -2,13 +2,15 @@
 
 Never pay twice, by construction:
 - every remote write is preceded by an *intent* saved in the state, and followed by a state save;
-- before each job creation the provider is asked for a live job with this model's fingerprint
-  (a crash, lost response or a concurrent run may have made one); if there is one it is adopted;
+- before each job creation the provider is asked for a live job with this model's whole identity
+  (project, model, fingerprint, attempt): a crash, lost response or a concurrent run may have made
+  one; if there is one it is adopted;
 - an ambiguous failure (no answer, 5xx after sending) is never retried blindly: the next attempt
-  looks first;
-- a final sweep cancels any extra live job for one fingerprint (two CI runs with separate state
-  files racing past the look-before-create), keeping the oldest.
-The executor never branches on `reason`; it dispatches on the action type only.
+  looks first, for a bounded time (`settle_seconds`), since a provider's list can lag its creates;
+- the plan's `cancel` actions (duplicates, superseded jobs) run after the creates, and a final
+  sweep cancels any extra live job of one identity that a race made, keeping the oldest.
+The executor never branches on `reason`; it dispatches on the action type only, and knows no
+provider: identity, statuses and files are the provider's business.
 """
 
 from __future__ import annotations
@@ -16,16 +18,15 @@ from __future__ import annotations
 import dataclasses
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ftops.datasets import HashCache
 from ftops.diagnostics import Diagnostic, FtopsError, SourceRange, error
-from ftops.engine.fingerprint import META_FP, META_MODEL, META_PROJECT
 from ftops.engine.hooks import Hooks
 from ftops.engine.model import (
-    DEAD_STATUSES,
+    CancelChange,
     FileAction,
     FileChange,
     ModelAction,
@@ -33,9 +34,10 @@ from ftops.engine.model import (
     Plan,
     RemoteSnapshot,
 )
-from ftops.engine.plan import choose_live, sha_of_remote_name
+from ftops.engine.plan import choose_live
 from ftops.providers import (
     BadRequestError,
+    Identity,
     Provider,
     ProviderError,
     RateLimitError,
@@ -80,13 +82,16 @@ def parse_source(source: str) -> SourceRange | None:
 
 
 class Executor:
-    def __init__(self, provider: Provider, store: StateStore, state: State, *, root: Path,
+    def __init__(self, providers: Mapping[str, Provider] | Provider, store: StateStore, state: State, *, root: Path,
                  hooks: Hooks | None = None, hash_cache: HashCache | None = None,
                  sleep: Callable[[float], None] = time.sleep, max_wait: float = 60.0, max_attempts: int = 6,
                  should_stop: Callable[[], bool] = lambda: False, clock: Callable[[], float] = time.time,
                  rng: random.Random | None = None,
-                 locate: Callable[[str, tuple[str, ...]], SourceRange | None] | None = None):
-        self.provider = provider
+                 locate: Callable[[str, tuple[str, ...]], SourceRange | None] | None = None,
+                 settle_seconds: float = 3.0):
+        self.providers: dict[str, Provider] = (
+            {"default": providers} if isinstance(providers, Provider) else dict(providers))
+        self.settle_seconds = settle_seconds
         self.store = store
         self.state = state
         self.root = root
@@ -101,6 +106,11 @@ class Executor:
         self.locate = locate  # (model name, config keys) -> where ftops.yaml declares it
         self.created: list[str] = []
         self.uploaded: list[str] = []
+        self.cancelled: list[str] = []
+        self.project = ""
+
+    def provider(self, name: str) -> Provider:
+        return self.providers[name]
 
     # ------------------------------------------------------------------ driver
 
@@ -119,6 +129,7 @@ class Executor:
     def _run(self, plan: Plan, snapshot: RemoteSnapshot | None) -> State:
         self.state.project = plan.project
         self.state.endpoint = plan.endpoint
+        self.project = plan.project
         self.sync(plan, snapshot)
         for f in plan.files:
             if f.action is FileAction.UPLOAD:
@@ -128,6 +139,9 @@ class Executor:
             if c.action.creates_job:
                 self._check_stop()
                 self._create(c)
+        for k in plan.cancels:
+            self._check_stop()
+            self._cancel(k)
         if self.created:
             self._sweep_duplicates(plan)
         return self.state
@@ -151,10 +165,11 @@ class Executor:
         changed = False
         for f in plan.files:
             if f.action in (FileAction.ADOPT, FileAction.REUSE) and f.file_id:
-                known = self.state.files.get(f.sha256)
+                key = State.file_key(f.provider, f.sha256)
+                known = self.state.files.get(key)
                 if known is None or known.file_id != f.file_id:
-                    self.state.files[f.sha256] = FileRecord(sha256=f.sha256, file_id=f.file_id, bytes=f.bytes,
-                                                            filename=f.filename, path=f.path)
+                    self.state.files[key] = FileRecord(sha256=f.sha256, file_id=f.file_id, bytes=f.bytes,
+                                                       filename=f.filename, path=f.path, provider=f.provider)
                     changed = True
         jobs = {j.id: j for j in snapshot.jobs} if snapshot else {}
         for c in plan.models:
@@ -169,7 +184,7 @@ class Executor:
             elif c.action is ModelAction.ORPHAN and c.job_id in jobs and c.name in self.state.models:
                 rec = self.state.models[c.name]
                 if rec.job and rec.job.job_id == c.job_id:
-                    new = _job_record(jobs[c.job_id], rec.fingerprint)
+                    new = _job_record(jobs[c.job_id], rec.fingerprint, rec.job.attempt)
                     if new != rec.job:
                         rec.job = new
                         changed = True
@@ -184,15 +199,20 @@ class Executor:
     def _record_job(self, c: ModelChange, job: RemoteJob) -> bool:
         assert c.fingerprint is not None
         rec = self.state.models.get(c.name)
-        new_job = _job_record(job, c.fingerprint)
+        attempt = job.attempt or c.attempt
+        new_job = _job_record(job, c.fingerprint, attempt)
         if rec is None:
-            self.state.models[c.name] = ModelRecord(name=c.name, fingerprint=c.fingerprint, seed=c.seed or 0,
+            self.state.models[c.name] = ModelRecord(name=c.name, provider=c.provider, fingerprint=c.fingerprint,
+                                                    group=c.group or "", attempt=attempt, seed=c.seed,
                                                     spec=dict(c.attributes or {}), job=new_job)
             return True
         before = rec.model_dump()
         if rec.job is not None and rec.job.job_id != job.id:
             rec.history.append(rec.job)
         rec.job = new_job
+        rec.provider = c.provider
+        rec.group = c.group or rec.group
+        rec.attempt = attempt
         rec.fingerprint = c.fingerprint
         if c.seed is not None:
             rec.seed = c.seed
@@ -209,21 +229,22 @@ class Executor:
                 "apply.stale_dataset", f"{f.path} changed since the plan was made",
                 "its bytes no longer have the sha256 the plan recorded, so uploading it would train on data "
                 "nobody reviewed.", hint="run `ftops plan` again"))
-        self.state.intents.append(Intent(kind="upload_file", key=f.sha256, started_at=self.clock()))
+        self.state.intents.append(Intent(kind="upload_file", key=f.sha256, provider=f.provider,
+                                         started_at=self.clock()))
         self._save()
         self.hooks.upload_started(f)
         remote, adopted = self._upload_once(f, path)
-        self.state.files[f.sha256] = FileRecord(sha256=f.sha256, file_id=remote.id, bytes=remote.bytes or f.bytes,
-                                                filename=remote.filename, path=f.path)
+        key = State.file_key(f.provider, f.sha256)
+        self.state.files[key] = FileRecord(sha256=f.sha256, file_id=remote.id, bytes=remote.bytes or f.bytes,
+                                           filename=remote.filename, path=f.path, provider=f.provider)
         self._drop_intent("upload_file", f.sha256)
         self.uploaded.append(remote.id)
         self._save()
         self.hooks.upload_finished(f, remote, adopted)
 
     def _find_file(self, f: FileChange) -> RemoteFile | None:
-        for r in sorted(self.provider.list_files(purpose="fine-tune"), key=lambda r: (r.created_at or 0, r.id)):
-            if sha_of_remote_name(r.filename) == f.sha256 and r.bytes == f.bytes and \
-                    r.status in ("uploaded", "processed", None):
+        for r in sorted(self.provider(f.provider).list_files(), key=lambda r: (r.created_at or 0, r.id)):
+            if r.sha256 == f.sha256 and r.bytes in (f.bytes, None) and r.usable:
                 return r
         return None
 
@@ -231,10 +252,14 @@ class Executor:
         self.state.intents = [i for i in self.state.intents if not (i.kind == kind and i.key == key)]
 
     def _upload_once(self, f: FileChange, path: Path) -> tuple[RemoteFile, bool]:
+        # Look at the last moment: a concurrent run with its own state may have uploaded it already.
+        found = self._find_file(f)
+        if found is not None:
+            return found, True
         return self._write_once(
             f"upload of {f.path}", "apply.upload_failed", ("upload_file", f.sha256),
-            lambda: self.provider.upload_file(
-                path, f.filename, purpose="fine-tune",
+            lambda: self.provider(f.provider).upload_file(
+                path, sha256=f.sha256, display_path=f.path,
                 on_progress=lambda sent, total: self.hooks.upload_progress(f, sent, total)),
             lambda: self._find_file(f))
 
@@ -268,62 +293,100 @@ class Executor:
 
     # ------------------------------------------------------------------ jobs
 
+    def _identity(self, c: ModelChange) -> Identity:
+        assert c.fingerprint is not None
+        return Identity(project=self.project, model=c.name, fingerprint=c.fingerprint, attempt=c.attempt)
+
+    def _intent_key(self, c: ModelChange) -> str:
+        return f"{c.group}#{c.attempt}"
+
     def _create(self, c: ModelChange) -> None:
         assert c.body is not None and c.fingerprint is not None
-        body = self._bind_files(c)
+        files = self._bound_files(c)
         self.hooks.job_started(c)
-        existing = self._find_live_job(c.name, c.fingerprint)
+        identity = self._identity(c)
+        existing = self._find_live_job(c.provider, identity)
         if existing is not None:
             self._record_job(c, existing)
             self._save()
             self.hooks.job_finished(c, existing, True)
             return
-        self.state.intents.append(Intent(kind="create_job", key=c.fingerprint, model=c.name,
+        key = self._intent_key(c)
+        self.state.intents.append(Intent(kind="create_job", key=key, model=c.name, provider=c.provider,
                                          started_at=self.clock()))
         self._save()
-        job, adopted = self._create_once(c, body)
+        job, adopted = self._create_once(c, identity, files)
         self._record_job(c, job)
-        self._drop_intent("create_job", c.fingerprint)
+        self._drop_intent("create_job", key)
         if not adopted:
             self.created.append(job.id)
         self._save()
         self.hooks.job_finished(c, job, adopted)
 
-    def _bind_files(self, c: ModelChange) -> dict[str, Any]:
-        assert c.body is not None
-        body = dict(c.body)
-        for key in ("training_file", "validation_file"):
-            v = body.get(key)
-            if isinstance(v, str) and v.startswith("sha256:"):
-                rec = self.state.files.get(v[len("sha256:"):])
-                if rec is None:
-                    raise ApplyStopped(error("apply.file_missing", f"no uploaded file for {key} of {c.name}",
-                                             "the plan expected the dataset to be uploaded first.",
-                                             hint="run `ftops apply` again", address=c.address))
-                body[key] = rec.file_id
-        body["metadata"] = dict(c.metadata or {})
-        return body
+    def _bound_files(self, c: ModelChange) -> dict[str, str]:
+        """sha256 -> the file id on this model's provider, for every dataset its job needs."""
+        out: dict[str, str] = {}
+        for sha in c.datasets:
+            rec = self.state.file_for(sha, c.provider)
+            if rec is None:
+                raise ApplyStopped(error("apply.file_missing", f"no uploaded file {sha[:12]}… for {c.name}",
+                                         "the plan expected the dataset to be uploaded first.",
+                                         hint="run `ftops apply` again", address=c.address))
+            out[sha] = rec.file_id
+        return out
 
-    def _find_live_job(self, name: str, fp: str) -> RemoteJob | None:
-        if self.provider.capabilities.metadata_filter:
-            jobs = self.provider.list_jobs(metadata={META_MODEL: name, META_FP: fp})
-        else:
-            jobs = self.provider.list_jobs()
-        live = [j for j in jobs if (j.metadata or {}).get(META_FP) == fp
-                and (j.metadata or {}).get(META_MODEL) == name and j.status not in DEAD_STATUSES]
+    def _find_live_job(self, provider: str, identity: Identity) -> RemoteJob | None:
+        live = [j for j in self.provider(provider).find_jobs(identity)
+                if (j.attempt or 1) == identity.attempt and j.state.live]
         return choose_live(live) if live else None
 
-    def _create_once(self, c: ModelChange, body: dict[str, Any]) -> tuple[RemoteJob, bool]:
-        fp = c.fingerprint
-        assert fp is not None
+    def _find_after_ambiguous(self, provider: str, identity: Identity) -> RemoteJob | None:
+        """After a create that may have happened: look, and look again for `settle_seconds`, because a
+        provider's job list can lag its creates by seconds (concluding "absent" too early pays twice)."""
+        step = min(0.5, max(0.01, self.settle_seconds / 4))
+        looks = 1 + (int(self.settle_seconds / step) if self.settle_seconds > 0 else 0)
+        for i in range(looks):
+            found = self._find_live_job(provider, identity)
+            if found is not None or i == looks - 1:
+                return found
+            self.sleep(step)
+        return None
+
+    def _create_once(self, c: ModelChange, identity: Identity, files: dict[str, str]) -> tuple[RemoteJob, bool]:
+        assert c.body is not None
+        body = c.body
+        prov = self.provider(c.provider)
         try:
-            return self._write_once(f"job creation for {c.name}", "apply.create_failed", ("create_job", fp),
-                                    lambda: self.provider.create_job(body), lambda: self._find_live_job(c.name, fp))
+            return self._write_once(f"job creation for {c.name}", "apply.create_failed",
+                                    ("create_job", self._intent_key(c)),
+                                    lambda: prov.create_job(body, identity, files),
+                                    lambda: self._find_after_ambiguous(c.provider, identity))
         except BadRequestError as e:
             self._save()
             d = e.to_diagnostic(address=c.address)
             raise FtopsError(Diagnostic(d.severity, d.code, d.summary, d.detail, self._where(c, e.param),
                                         d.hint or "fix the model's declaration and re-run", c.address)) from e
+
+    def _cancel(self, k: CancelChange) -> None:
+        """Cancel a duplicate or superseded job; a job that finished meanwhile is reported, not touched."""
+        try:
+            job = self.provider(k.provider).cancel_job(k.job_id)
+        except BadRequestError as e:
+            self.hooks.retrying(f"cancel of job {k.job_id}", f"{e} (it may have finished meanwhile)")
+            return
+        self.cancelled.append(k.job_id)
+        rec = self.state.models.get(k.name)
+        if rec is not None:
+            entry = _job_record(job, rec.fingerprint, job.attempt or 1).model_copy(update={"cancelled_by_ftops": True})
+            at = next((i for i, h in enumerate(rec.history) if h.job_id == k.job_id), None)
+            if rec.job is not None and rec.job.job_id == k.job_id:
+                rec.job = entry
+            elif at is not None:
+                rec.history[at] = entry
+            else:
+                rec.history.append(entry)
+            self._save()
+        self.hooks.duplicate_cancelled(k.name, k.job_id, k.kept_job_id or "")
 
     def _where(self, c: ModelChange, param: str | None) -> SourceRange | None:
         """The ftops.yaml line behind a rejected body parameter, else the model's declaration."""
@@ -336,35 +399,35 @@ class Executor:
         return parse_source(c.source)
 
     def _sweep_duplicates(self, plan: Plan) -> None:
-        """Cancel extra live jobs for one fingerprint (concurrent runs with separate state files)."""
-        if self.provider.capabilities.metadata_filter:
-            jobs = self.provider.list_jobs(metadata={META_PROJECT: plan.project})
-        else:
-            jobs = [j for j in self.provider.list_jobs() if (j.metadata or {}).get(META_PROJECT) == plan.project]
-        groups: dict[tuple[str, str], list[RemoteJob]] = {}
-        for j in jobs:
-            md = j.metadata or {}
-            if j.status not in DEAD_STATUSES and META_FP in md and META_MODEL in md:
-                groups.setdefault((md[META_MODEL], md[META_FP]), []).append(j)
+        """Cancel extra live jobs of one whole identity (concurrent runs with separate state files)."""
         changed = False
-        for (name, _fp), live in sorted(groups.items()):
-            if len(live) < 2:
-                continue
-            keep = choose_live(live)
-            for j in live:
-                if j.id == keep.id:
+        for pname in sorted({c.provider for c in plan.models if c.action.creates_job}):
+            groups: dict[tuple[str, int], list[RemoteJob]] = {}
+            for j in self.provider(pname).list_jobs(plan.project):
+                if j.state.live and not j.state.terminal and j.group:
+                    groups.setdefault((j.group, j.attempt or 1), []).append(j)
+            names = {c.group: c.name for c in plan.models if c.group}
+            for (group, _attempt), live in sorted(groups.items()):
+                if len(live) < 2:
                     continue
-                try:
-                    self.provider.cancel_job(j.id)
-                except ProviderError as e:
-                    self.hooks.retrying(f"cancel duplicate job {j.id}", str(e))
-                    continue
-                self.hooks.duplicate_cancelled(name, j.id, keep.id)
-                rec = self.state.models.get(name)
-                if rec is not None and rec.job is not None and rec.job.job_id == j.id:
-                    rec.history.append(rec.job.model_copy(update={"status": "cancelled"}))
-                    rec.job = _job_record(keep, rec.fingerprint)
-                    changed = True
+                keep = min(live, key=lambda j: (j.created_at or 0, j.id))
+                name = names.get(group) or keep.ftops_model or group
+                for j in live:
+                    if j.id == keep.id:
+                        continue
+                    try:
+                        self.provider(pname).cancel_job(j.id)
+                    except ProviderError as e:
+                        self.hooks.retrying(f"cancel duplicate job {j.id}", str(e))
+                        continue
+                    self.cancelled.append(j.id)
+                    self.hooks.duplicate_cancelled(name, j.id, keep.id)
+                    rec = self.state.models.get(name)
+                    if rec is not None and rec.job is not None and rec.job.job_id == j.id:
+                        rec.history.append(rec.job.model_copy(update={"status": "cancelled", "state": "cancelled",
+                                                                      "cancelled_by_ftops": True}))
+                        rec.job = _job_record(keep, rec.fingerprint, keep.attempt or 1)
+                        changed = True
         if changed:
             self._save()
 
@@ -389,8 +452,9 @@ class Executor:
         self.sleep(wait)
 
 
-def _job_record(job: RemoteJob, fp: str) -> JobRecord:
-    return JobRecord(job_id=job.id, fingerprint=(job.metadata or {}).get(META_FP, fp), status=job.status,
+def _job_record(job: RemoteJob, fp: str, attempt: int = 1) -> JobRecord:
+    return JobRecord(job_id=job.id, fingerprint=job.ftops_fingerprint or fp, status=job.status,
+                     state=job.state.value, attempt=job.attempt or attempt,
                      fine_tuned_model=job.fine_tuned_model, trained_tokens=job.trained_tokens,
                      created_at=job.created_at, finished_at=job.finished_at,
                      error=job.error.model_dump() if job.error is not None else None)
@@ -402,7 +466,8 @@ def refresh_job_records(state: State, snapshot: RemoteSnapshot) -> bool:
     changed = False
     for rec in state.models.values():
         if rec.job is not None and rec.job.job_id in jobs:
-            new = _job_record(jobs[rec.job.job_id], rec.job.fingerprint)
+            new = _job_record(jobs[rec.job.job_id], rec.job.fingerprint, rec.job.attempt).model_copy(
+                update={"cancelled_by_ftops": rec.job.cancelled_by_ftops})
             if new != rec.job:
                 rec.job = new
                 changed = True

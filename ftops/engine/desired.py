@@ -6,7 +6,7 @@ their sha256-keyed cache) but never the network; a warm run reads no dataset byt
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,16 +20,10 @@ from ftops.datasets import (
     estimate_cost,
     resolve_n_epochs,
 )
-from ftops.diagnostics import Diagnostic, SourceRange, warning
-from ftops.engine.fingerprint import (
-    derived_seed,
-    file_placeholder,
-    fingerprint,
-    job_metadata,
-)
+from ftops.diagnostics import Diagnostic, FtopsError, SourceRange, error, warning
+from ftops.engine.fingerprint import derived_seed, file_placeholder, fingerprint
 from ftops.engine.model import CostInfo, DatasetRef, DesiredModel
-
-BuildBody = Callable[..., dict[str, Any]]
+from ftops.providers import ModelSpec, Problem, Provider
 
 
 @dataclass
@@ -48,16 +42,61 @@ class DesiredSet:
         return out
 
 
-def build_desired(loaded: LoadedConfig, build_body: BuildBody, *, cache_dir: Path,
-                  hash_cache: HashCache, uploads_api: bool = True) -> DesiredSet:
-    """`uploads_api`: the provider takes files over 512 MB through its multipart Uploads API."""
+def model_spec(loaded: LoadedConfig, name: str) -> ModelSpec:
+    """A declared model in the provider-neutral vocabulary the providers validate and translate."""
+    cfg = loaded.config
+    m = cfg.models[name]
+    _pname, pc = cfg.provider_of(name)
+    declared_hp = m.hyperparameters.model_dump(exclude_unset=True) if m.hyperparameters is not None else {}
+    return ModelSpec(
+        name=name, base_model=m.base_model, method=m.method, hyperparameters=declared_hp,
+        options={**pc.options, **m.options}, options_from_model=frozenset(m.options), suffix=m.suffix,
+        seed=m.seed, seed_declared=m.seed is not None, metadata=dict(m.metadata),
+        integrations=[i.model_dump(exclude_none=True, mode="json") for i in m.integrations],
+        grader=getattr(m, "grader", None), response_format=getattr(m, "response_format", None),
+        has_validation_file=m.validation_file is not None)
+
+
+def provider_problems(loaded: LoadedConfig, providers: Mapping[str, Provider]) -> list[Diagnostic]:
+    """Every declared field a model's provider cannot honour, with file:line: before any request."""
+    out: list[Diagnostic] = []
+    cfg = loaded.config
+    for name in sorted(cfg.models):
+        pname, _pc = cfg.provider_of(name)
+        prov = providers[pname]
+        for p in prov.validate(model_spec(loaded, name)):
+            out.append(_problem_diagnostic(loaded, name, pname, p))
+    return out
+
+
+def _problem_diagnostic(loaded: LoadedConfig, name: str, pname: str, p: Problem) -> Diagnostic:
+    if p.on_provider:
+        where = ("provider",) if pname == "default" else ("providers", pname)
+        rng = loaded.range_of(*where, *p.path)
+    else:
+        rng = loaded.range_of("models", name, *p.path)
+    make = error if p.severity == "error" else warning
+    return make(p.code, p.message, f"model `{name}` is trained by provider `{pname}`; nothing was sent.",
+                range=rng, hint=p.hint, address=f"models.{name}")
+
+
+def build_desired(loaded: LoadedConfig, providers: Mapping[str, Provider], *, cache_dir: Path,
+                  hash_cache: HashCache) -> DesiredSet:
+    """Resolve every declared model through its provider: validate, translate, fingerprint, price.
+
+    Provider problems stop here (with file:line), before any dataset is read or request sent.
+    """
+    problems = provider_problems(loaded, providers)
+    if any(d.is_error for d in problems):
+        raise FtopsError(problems)
     cfg = loaded.config
     project = cfg.project
-    result = DesiredSet(models=[])
+    result = DesiredSet(models=[], warnings=list(problems))
     seen_diag: set[tuple[str, str, str, str]] = set()
     checked_pairs: set[tuple[str, str]] = set()
 
-    def dataset(name: str, which: str, display: str, method: str, base: str) -> tuple[DatasetRef, DatasetReport]:
+    def dataset(name: str, which: str, display: str, method: str, base: str,
+                uploads_api: bool) -> tuple[DatasetRef, DatasetReport]:
         path = loaded.dataset_path(name, which)
         sha = hash_cache.sha256(path)
         purpose = "validation" if which == "validation_file" else "training"
@@ -78,11 +117,16 @@ def build_desired(loaded: LoadedConfig, build_body: BuildBody, *, cache_dir: Pat
 
     for name in sorted(cfg.models):
         m = cfg.models[name]
+        pname, pc = cfg.provider_of(name)
+        prov = providers[pname]
+        caps = prov.capabilities
         method = m.method
-        train_ref, train_report = dataset(name, "training_file", m.training_file, method, m.base_model)
+        train_ref, train_report = dataset(name, "training_file", m.training_file, method, m.base_model,
+                                          caps.uploads_api)
         val_ref = None
         if m.validation_file:
-            val_ref, val_report = dataset(name, "validation_file", m.validation_file, method, m.base_model)
+            val_ref, val_report = dataset(name, "validation_file", m.validation_file, method, m.base_model,
+                                          caps.uploads_api)
             pair = (train_ref.sha256, val_ref.sha256)
             if pair not in checked_pairs:  # a pair shared by several models is reported once
                 checked_pairs.add(pair)
@@ -91,18 +135,13 @@ def build_desired(loaded: LoadedConfig, build_body: BuildBody, *, cache_dir: Pat
                         f"dataset.{issue.code}", issue.message,
                         range=SourceRange(m.validation_file, issue.line or 1), hint=issue.hint))
 
+        spec = model_spec(loaded, name)
+        seed = m.seed if m.seed is not None else (derived_seed(project, name) if caps.seed else None)
+        spec = spec.model_copy(update={"seed": seed})
+        body = prov.translate(spec, training=file_placeholder(train_ref.sha256),
+                              validation=file_placeholder(val_ref.sha256) if val_ref else None)
+        fp = fingerprint(prov.fingerprint_material(body))
         hp = m.hyperparameters.normalized() if m.hyperparameters is not None else {}
-        seed = m.seed if m.seed is not None else derived_seed(project, name)
-        integrations = [i.model_dump(exclude_none=True, mode="json") for i in m.integrations]
-        grader = getattr(m, "grader", None)
-        response_format = getattr(m, "response_format", None)
-        body = build_body(
-            model=m.base_model, training_file=file_placeholder(train_ref.sha256),
-            validation_file=file_placeholder(val_ref.sha256) if val_ref else None,
-            method=method, hyperparameters=hp, suffix=m.suffix, seed=seed, metadata=None,
-            integrations=integrations or None, grader=grader, response_format=response_format,
-        )
-        fp = fingerprint(body)
         attributes: dict[str, Any] = {
             "base_model": m.base_model,
             "training_file": file_placeholder(train_ref.sha256),
@@ -113,24 +152,54 @@ def build_desired(loaded: LoadedConfig, build_body: BuildBody, *, cache_dir: Pat
             "seed": seed,
             "metadata": dict(m.metadata),
         }
-        if integrations:
-            attributes["integrations"] = integrations
-        if grader is not None:
-            attributes["grader"] = grader
-        if response_format is not None:
-            attributes["response_format"] = response_format
+        if pname != "default" or pc.provider_type != "openai":
+            attributes["provider"] = f"{pname} ({pc.provider_type})"
+        if spec.options:
+            attributes["options"] = dict(sorted(spec.options.items()))
+        if spec.integrations:
+            attributes["integrations"] = spec.integrations
+        if spec.grader is not None:
+            attributes["grader"] = spec.grader
+        if spec.response_format is not None:
+            attributes["response_format"] = spec.response_format
 
         requested_epochs = hp.get("n_epochs", "auto")
         n_epochs = resolve_n_epochs(train_ref.examples, requested_epochs)
         trained = train_ref.tokens_per_epoch * n_epochs
-        est = estimate_cost(m.base_model, trained, method=method, overrides=dict(cfg.pricing) or None)
-        cost = CostInfo(usd=est.usd, trained_tokens=trained, n_epochs=n_epochs, price_per_1m=est.price_per_1m,
-                        approximate=est.approximate or train_ref.approximate, note=est.note)
+        cost = _price(caps, m.base_model, method, trained, n_epochs, dict(cfg.pricing),
+                      train_ref.approximate, pc.provider_type)
         rng = loaded.range_of("models", name)
+        lifecycle = getattr(m, "lifecycle", None)
         result.models.append(DesiredModel(
-            name=name, fingerprint=fp, seed=seed, seed_declared=m.seed is not None, attributes=attributes,
-            body=body, metadata=job_metadata(project, name, fp, dict(m.metadata)),
+            name=name, provider=pname, provider_type=pc.provider_type, fingerprint=fp,
+            group=prov.group_key(project, name, fp), seed=seed, seed_declared=m.seed is not None,
+            attributes=attributes, body=body,
+            cancel_superseded=bool(getattr(lifecycle, "cancel_superseded", True)),
             training=train_ref, validation=val_ref, cost=cost, source=str(rng) if rng else "",
         ))
     hash_cache.save()
     return result
+
+
+def _price(caps: Any, base_model: str, method: str, trained: int, n_epochs: int, overrides: dict[str, float],
+           approximate: bool, provider_type: str) -> CostInfo:
+    """Trained tokens x price: the user's `pricing:` first, then the provider's table (exact ids only).
+
+    OpenAI's table ships in ftops/data/pricing.json (`estimate_cost`); other providers declare theirs
+    in their capabilities. Tokens are counted with OpenAI's tokenizers, so for other providers' models
+    the count (and the cost) is approximate, and said to be.
+    """
+    foreign = provider_type not in ("openai", "azure")
+    if provider_type in ("openai", "azure") or overrides:
+        est = estimate_cost(base_model, trained, method=method, overrides=overrides or None)
+        if est.usd is not None or not caps.prices:
+            return CostInfo(usd=est.usd, trained_tokens=trained, n_epochs=n_epochs, price_per_1m=est.price_per_1m,
+                            approximate=est.approximate or approximate or foreign, note=est.note)
+    price = (caps.prices.get(method) or {}).get(base_model)
+    if price is None:
+        return CostInfo(usd=None, trained_tokens=trained, n_epochs=n_epochs, approximate=approximate or foreign,
+                        note=f"no published {caps.title or caps.name} price for {base_model}; add `pricing:` to "
+                             "estimate it")
+    return CostInfo(usd=round(trained * price / 1_000_000, 4), trained_tokens=trained, n_epochs=n_epochs,
+                    price_per_1m=price, approximate=True,
+                    note=f"{caps.title or caps.name} price table; tokens counted with an OpenAI tokenizer")

@@ -13,10 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ftops.providers import RemoteFile, RemoteJob
 
-PLAN_FORMAT_VERSION = "1.0"
-
-# Job statuses after which a job will never produce a model.
-DEAD_STATUSES = frozenset({"failed", "cancelled", "expired"})
+PLAN_FORMAT_VERSION = "2.0"
 
 
 class _Frozen(BaseModel):
@@ -49,12 +46,15 @@ class DesiredModel(_Frozen):
     """One declared model, resolved: seeds picked, datasets hashed, body and fingerprint computed."""
 
     name: str
+    provider: str = "default"  # the config's name of the provider entry
+    provider_type: str = "openai"
     fingerprint: str
-    seed: int
+    group: str  # the provider's identity group for (project, name, fingerprint)
+    seed: int | None
     seed_declared: bool
     attributes: dict[str, Any]  # the human view that diffs are computed on
-    body: dict[str, Any]  # the create-job body with sha256 placeholders for file ids, without metadata
-    metadata: dict[str, str]  # full metadata to send (user + ftops keys)
+    body: dict[str, Any]  # the translated request, sha256 placeholders for file ids, no identity fields
+    cancel_superseded: bool = True
     training: DatasetRef
     validation: DatasetRef | None = None
     cost: CostInfo = CostInfo()
@@ -69,13 +69,30 @@ class DesiredModel(_Frozen):
         return [self.training] + ([self.validation] if self.validation else [])
 
 
-class RemoteSnapshot(_Frozen):
-    """What refresh read from the provider: the only input of `plan` that comes from the network."""
+class ProviderSnapshot(_Frozen):
+    """What refresh read from one provider entry."""
 
     endpoint: str
     files: list[RemoteFile] = Field(default_factory=list)
     jobs: list[RemoteJob] = Field(default_factory=list)
     requests: int = 0  # HTTP requests refresh made (for the scale target)
+
+
+class RemoteSnapshot(_Frozen):
+    """What refresh read from the providers: the only input of `plan` that comes from the network."""
+
+    providers: dict[str, ProviderSnapshot] = Field(default_factory=dict)
+
+    @property
+    def requests(self) -> int:
+        return sum(p.requests for p in self.providers.values())
+
+    def of(self, provider: str) -> ProviderSnapshot:
+        return self.providers.get(provider) or ProviderSnapshot(endpoint="")
+
+    @property
+    def jobs(self) -> list[RemoteJob]:
+        return [j for p in self.providers.values() for j in p.jobs]
 
 
 class ModelAction(str, Enum):
@@ -94,7 +111,8 @@ class ModelAction(str, Enum):
 
     @property
     def terraform_actions(self) -> list[str]:
-        return {"create": ["create"], "replace": ["delete", "create"], "retry": ["create"],
+        # A replace deletes nothing: the old fine-tuned model stays (and stays in history).
+        return {"create": ["create"], "replace": ["create"], "retry": ["create"],
                 "no-op": ["no-op"], "adopt": ["no-op"], "orphan": ["no-op"]}[self.value]
 
 
@@ -111,6 +129,7 @@ class AttributeChange(_Frozen):
 
 
 class FileChange(_Frozen):
+    provider: str = "default"
     sha256: str
     path: str
     bytes: int
@@ -122,9 +141,12 @@ class FileChange(_Frozen):
 
 class ModelChange(_Frozen):
     name: str
+    provider: str = "default"
     action: ModelAction
     reason: str  # stable slug, for people and JSON; apply never branches on it
     fingerprint: str | None = None
+    group: str | None = None  # the identity group apply creates and looks up under
+    attempt: int = 1
     before_fingerprint: str | None = None
     changes: list[AttributeChange] = Field(default_factory=list)
     job_id: str | None = None  # the existing job (no-op / adopt / orphan) or the failed one (retry)
@@ -134,7 +156,6 @@ class ModelChange(_Frozen):
     seed: int | None = None
     attributes: dict[str, Any] | None = None
     body: dict[str, Any] | None = None
-    metadata: dict[str, str] | None = None
     datasets: list[str] = Field(default_factory=list)  # sha256 of the files the job needs
     cost: CostInfo | None = None
     source: str = ""
@@ -142,6 +163,20 @@ class ModelChange(_Frozen):
     @property
     def address(self) -> str:
         return f"models.{self.name}"
+
+
+class CancelChange(_Frozen):
+    """A live job apply will cancel: a duplicate of another job's whole identity, or superseded by a
+    new fingerprint. Cancelling cannot be undone (the Markdown banner says so); finished models are
+    never touched."""
+
+    name: str
+    provider: str = "default"
+    job_id: str
+    status: str
+    reason: str  # cancel_duplicate | cancel_superseded
+    kept_job_id: str | None = None
+    remaining_usd: float | None = None
 
 
 class IntentResolution(_Frozen):
@@ -153,6 +188,12 @@ class IntentResolution(_Frozen):
     found: str | None = None  # the file or job id that shows the write happened; None: it never committed
 
 
+class ProviderInfo(_Frozen):
+    type: str
+    endpoint: str
+    sandbox: bool = False
+
+
 class PlanSummary(_Frozen):
     upload: int = 0
     create: int = 0
@@ -161,6 +202,7 @@ class PlanSummary(_Frozen):
     unchanged: int = 0
     adopt: int = 0
     orphan: int = 0
+    cancel: int = 0
 
 
 class Plan(_Frozen):
@@ -168,13 +210,15 @@ class Plan(_Frozen):
 
     format_version: str = PLAN_FORMAT_VERSION
     project: str
-    provider: str
+    provider: str  # the default provider's type (see `providers` for every entry)
     endpoint: str
+    providers: dict[str, ProviderInfo] = Field(default_factory=dict)
     offline: bool = False
     state_lineage: str
     state_serial: int
     files: list[FileChange] = Field(default_factory=list)
     models: list[ModelChange] = Field(default_factory=list)
+    cancels: list[CancelChange] = Field(default_factory=list)
     summary: PlanSummary = PlanSummary()
     cost_usd: float | None = None
     cost_approximate: bool = False
@@ -185,7 +229,7 @@ class Plan(_Frozen):
     def has_changes(self) -> bool:
         """Remote changes only: adoption and orphans write state, not the provider."""
         s = self.summary
-        return bool(s.upload or s.create or s.replace or s.retry)
+        return bool(s.upload or s.create or s.replace or s.retry or s.cancel)
 
     def model(self, name: str) -> ModelChange | None:
         return next((m for m in self.models if m.name == name), None)

@@ -1,25 +1,28 @@
 """The pure planner: plan(desired models, state, remote snapshot) -> Plan.
 
 No I/O happens here: every input is a value, so plans are testable as data in, data out, can be
-computed offline from state alone (snapshot=None), and can never write to the provider.
+computed offline from state alone (snapshot=None), and can never write to a provider. The planner
+knows no provider: jobs are matched by their identity group (`Provider.group_key`, computed in the
+desired stage and kept in state) and judged by ftops's lifecycle (`JobState`), never by metadata
+or status words.
 
 Decision per model, remote first (the provider is the truth, state is a cache):
-- a live job (not failed/cancelled) carries this model's fingerprint -> no-op, or adopt when the
-  state does not know it yet (lost state, crash after create);
-- only dead jobs carry it -> retry;
-- no job carries it -> replace when the model existed before (state or remote), else create.
+- a live job (not failed/cancelled) carries this model's identity -> no-op, or adopt when the
+  state does not know it yet (lost state, crash after create); live jobs sharing one whole identity
+  (attempt included) beyond the first are duplicates -> cancel;
+- only dead jobs carry it -> retry, as the next attempt;
+- no job carries it -> replace when the model existed before (state or remote), else create; a
+  replace cancels the model's superseded jobs still pending or running (`lifecycle.cancel_superseded`).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import Any
 
-from ftops.engine.fingerprint import META_FP, META_MODEL
 from ftops.engine.model import (
-    DEAD_STATUSES,
     AttributeChange,
+    CancelChange,
     DesiredModel,
     FileAction,
     FileChange,
@@ -28,13 +31,11 @@ from ftops.engine.model import (
     ModelChange,
     Plan,
     PlanSummary,
+    ProviderInfo,
     RemoteSnapshot,
 )
-from ftops.providers import RemoteFile, RemoteJob
-from ftops.state import State
-
-_SHA_IN_NAME = re.compile(r"sha256-([0-9a-f]{64})")
-_LIVE_FILE_STATUSES = frozenset({"uploaded", "processed", None})
+from ftops.providers import JobState, RemoteFile, RemoteJob
+from ftops.state import JobRecord, ModelRecord, State
 
 # Most significant first: the reason names the first attribute group that changed.
 _REASON_ORDER = [
@@ -48,19 +49,6 @@ _REASON_ORDER = [
     ("suffix", "replace_because_suffix_changed"),
     ("integrations", "replace_because_integrations_changed"),
 ]
-
-
-def remote_filename(path: str, sha256: str) -> str:
-    """The uploaded file's name: readable stem plus the content hash, so it is found without state."""
-    stem = path.rsplit("/", 1)[-1]
-    stem = stem.removesuffix(".jsonl")
-    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", stem)[:48] or "data"
-    return f"{stem}.sha256-{sha256}.jsonl"
-
-
-def sha_of_remote_name(filename: str) -> str | None:
-    m = _SHA_IN_NAME.search(filename)
-    return m.group(1) if m else None
 
 
 def diff_attributes(before: dict[str, Any] | None, after: dict[str, Any]) -> list[AttributeChange]:
@@ -97,17 +85,23 @@ def replace_reason(changes: Iterable[AttributeChange]) -> str:
     return "replace_because_fingerprint_changed"
 
 
-def _job_fp(job: RemoteJob) -> str | None:
-    return (job.metadata or {}).get(META_FP)
-
-
-def _job_model(job: RemoteJob) -> str | None:
-    return (job.metadata or {}).get(META_MODEL)
-
-
 def choose_live(jobs: list[RemoteJob]) -> RemoteJob:
-    """The job ftops keeps when several live jobs share a fingerprint: the oldest (then lowest id)."""
-    return min(jobs, key=lambda j: (j.created_at or 0, j.id))
+    """The job ftops keeps among live jobs of one model and fingerprint: the newest attempt, then the
+    oldest job of it (then the lowest id)."""
+    top = max(j.attempt or 1 for j in jobs)
+    return min((j for j in jobs if (j.attempt or 1) == top), key=lambda j: (j.created_at or 0, j.id))
+
+
+def record_state(job: JobRecord) -> JobState:
+    """A recorded job's lifecycle word (older state files lack it: unknown, which counts as live)."""
+    try:
+        return JobState(job.state) if job.state else JobState.UNKNOWN
+    except ValueError:
+        return JobState.UNKNOWN
+
+
+def _groups_of(rec: ModelRecord | None) -> set[str]:
+    return {rec.group} if rec is not None and rec.group else set()
 
 
 def build_plan(
@@ -116,23 +110,41 @@ def build_plan(
     snapshot: RemoteSnapshot | None,
     *,
     project: str,
-    provider: str,
-    endpoint: str,
-    job_creates_per_hour: int | None = None,
+    providers: dict[str, ProviderInfo],
+    job_creates_per_hour: dict[str, int] | None = None,
+    replace: frozenset[str] = frozenset(),
 ) -> Plan:
-    """Compute the plan. `snapshot=None` means an offline plan from state alone."""
+    """Compute the plan. `snapshot=None` means an offline plan from state alone.
+
+    `replace`: models to retrain even though a live job matches (`apply --replace`): a new attempt.
+    """
+    by_name = {d.name: d for d in desired}
+    # Which remote jobs belong to which model: by the identity group of the desired fingerprint or of
+    # the fingerprint in state, or by the model name where the provider's identity spells it.
     jobs_by_model: dict[str, list[RemoteJob]] = {}
     if snapshot is not None:
-        for job in snapshot.jobs:
-            name = _job_model(job)
-            if name:
-                jobs_by_model.setdefault(name, []).append(job)
+        for pname, psnap in sorted(snapshot.providers.items()):
+            owners: dict[str, str] = {}
+            for name, rec in state.models.items():
+                if rec.provider == pname and rec.group:
+                    owners[rec.group] = name
+            for d in desired:
+                if d.provider == pname:
+                    owners[d.group] = d.name
+            for job in psnap.jobs:
+                name = owners.get(job.group or "") or job.ftops_model
+                if name and job.group:
+                    jobs_by_model.setdefault(name, []).append(job)
 
     changes: list[ModelChange] = []
+    cancels: list[CancelChange] = []
     for d in sorted(desired, key=lambda m: m.name):
-        changes.append(_plan_model(d, state, jobs_by_model.get(d.name, []), snapshot is None))
+        change, extra = _plan_model(d, state, jobs_by_model.get(d.name, []), snapshot is None,
+                                    d.name in replace)
+        changes.append(change)
+        cancels.extend(extra)
 
-    declared = {d.name for d in desired}
+    declared = set(by_name)
     orphan_names = sorted((set(state.models) | set(jobs_by_model)) - declared)
     for name in orphan_names:
         rec = state.models.get(name)
@@ -140,7 +152,8 @@ def build_plan(
         newest = max(remote, key=lambda j: (j.created_at or 0, j.id)) if remote else None
         changes.append(ModelChange(
             name=name, action=ModelAction.ORPHAN, reason="orphan_not_in_config",
-            fingerprint=rec.fingerprint if rec else (_job_fp(newest) if newest else None),
+            provider=rec.provider if rec else "default",
+            fingerprint=rec.fingerprint if rec else (newest.ftops_fingerprint if newest else None),
             job_id=newest.id if newest else (rec.job.job_id if rec and rec.job else None),
             status=newest.status if newest else (rec.job.status if rec and rec.job else None),
             fine_tuned_model=(newest.fine_tuned_model if newest else
@@ -153,122 +166,152 @@ def build_plan(
         upload=sum(1 for f in files if f.action is FileAction.UPLOAD),
         create=counts[ModelAction.CREATE], replace=counts[ModelAction.REPLACE],
         retry=counts[ModelAction.RETRY], unchanged=counts[ModelAction.NOOP],
-        adopt=counts[ModelAction.ADOPT], orphan=counts[ModelAction.ORPHAN],
+        adopt=counts[ModelAction.ADOPT], orphan=counts[ModelAction.ORPHAN], cancel=len(cancels),
     )
     spending = [c for c in changes if c.action.creates_job and c.cost is not None]
     priced = [c.cost.usd for c in spending if c.cost and c.cost.usd is not None]
     # One unpriced model makes the total unknown (and --max-cost refuses): never a partial sum.
     cost: float | None = round(sum(priced), 2) if len(priced) == len(spending) else None
     warnings: list[dict[str, Any]] = []
-    n_creates = summary.create + summary.replace + summary.retry
-    if job_creates_per_hour and n_creates > job_creates_per_hour:
-        warnings.append({
-            "code": "plan.rate_limit", "severity": "warning",
-            "summary": f"{n_creates} jobs to create, but the provider allows {job_creates_per_hour} per hour",
-            "detail": "apply creates jobs until the provider answers 429, waits when the wait is short, and "
-                      "otherwise stops with the state saved and says when to re-run; re-running resumes.",
-        })
-    intents = [_resolve_intent(i.kind, i.key, i.model, snapshot) for i in state.intents]
+    for pname, limit in sorted((job_creates_per_hour or {}).items()):
+        n_creates = sum(1 for c in changes if c.action.creates_job and c.provider == pname)
+        if limit and n_creates > limit:
+            warnings.append({
+                "code": "plan.rate_limit", "severity": "warning",
+                "summary": f"{n_creates} jobs to create on `{pname}`, but it allows {limit} per hour",
+                "detail": "apply creates jobs until the provider answers 429, waits when the wait is short, and "
+                          "otherwise stops with the state saved and says when to re-run; re-running resumes.",
+            })
+    intents = [_resolve_intent(i.kind, i.key, i.model, i.provider, snapshot) for i in state.intents]
+    default = providers.get("default") or next(iter(providers.values()), ProviderInfo(type="", endpoint=""))
     return Plan(
         intents=intents,
-        project=project, provider=provider, endpoint=endpoint, offline=snapshot is None,
-        state_lineage=state.lineage, state_serial=state.serial,
-        files=files, models=changes, summary=summary,
+        project=project, provider=default.type, endpoint=default.endpoint, providers=dict(sorted(providers.items())),
+        offline=snapshot is None, state_lineage=state.lineage, state_serial=state.serial,
+        files=files, models=changes, cancels=sorted(cancels, key=lambda c: (c.name, c.job_id)), summary=summary,
         cost_usd=cost, cost_approximate=any(c.cost and c.cost.approximate for c in spending),
         warnings=warnings,
     )
 
 
-def _resolve_intent(kind: str, key: str, model: str, snapshot: RemoteSnapshot | None) -> IntentResolution:
+def _resolve_intent(kind: str, key: str, model: str, provider: str,
+                    snapshot: RemoteSnapshot | None) -> IntentResolution:
     found = None
     if snapshot is not None and kind == "upload_file":
-        found = next((f.id for f in snapshot.files if sha_of_remote_name(f.filename) == key), None)
+        found = next((f.id for f in snapshot.of(provider).files if f.sha256 == key), None)
     elif snapshot is not None and kind == "create_job":
-        found = next((j.id for j in snapshot.jobs if _job_fp(j) == key and _job_model(j) == model), None)
+        group, sep, attempt = key.rpartition("#")
+        if sep:
+            found = next((j.id for j in snapshot.of(provider).jobs
+                          if j.group == group and str(j.attempt or 1) == attempt), None)
+        else:  # written before identities had groups: the key is the bare fingerprint
+            found = next((j.id for j in snapshot.of(provider).jobs
+                          if j.ftops_fingerprint == key and j.ftops_model == model), None)
     return IntentResolution(kind=kind, key=key, model=model, found=found)
 
 
-def _plan_model(d: DesiredModel, state: State, remote: list[RemoteJob], offline: bool) -> ModelChange:
+def _plan_model(d: DesiredModel, state: State, remote: list[RemoteJob], offline: bool,
+                force_new: bool) -> tuple[ModelChange, list[CancelChange]]:
     rec = state.models.get(d.name)
     common: dict[str, Any] = dict(
-        name=d.name, fingerprint=d.fingerprint, seed=d.seed, attributes=d.attributes, body=d.body,
-        metadata=d.metadata, datasets=[ds.sha256 for ds in d.datasets], cost=d.cost, source=d.source,
+        name=d.name, provider=d.provider, fingerprint=d.fingerprint, group=d.group, seed=d.seed,
+        attributes=d.attributes, body=d.body, datasets=[ds.sha256 for ds in d.datasets], cost=d.cost,
+        source=d.source,
     )
     changes = diff_attributes(rec.spec if rec else None, d.attributes)
+    same_rec = rec is not None and rec.group == d.group and rec.provider == d.provider
 
     if offline:
-        if rec and rec.fingerprint == d.fingerprint and rec.job:
-            if rec.job.status in DEAD_STATUSES:
-                return ModelChange(action=ModelAction.RETRY, reason=f"retry_because_job_{rec.job.status}",
-                                   job_id=rec.job.job_id, status=rec.job.status, error=rec.job.error, **common)
+        if same_rec and rec is not None and rec.job:
+            if force_new:
+                return ModelChange(action=ModelAction.RETRY, reason="retry_because_replace_requested",
+                                   attempt=rec.attempt + 1, job_id=rec.job.job_id, status=rec.job.status,
+                                   **common), []
+            if record_state(rec.job).dead:
+                return ModelChange(action=ModelAction.RETRY, reason=f"retry_because_job_{record_state(rec.job).value}",
+                                   attempt=rec.attempt + 1, job_id=rec.job.job_id, status=rec.job.status,
+                                   error=rec.job.error, **common), []
             return ModelChange(action=ModelAction.NOOP, reason="job_exists_for_fingerprint", changes=changes,
-                               job_id=rec.job.job_id, status=rec.job.status,
-                               fine_tuned_model=rec.job.fine_tuned_model, **common)
+                               attempt=rec.attempt, job_id=rec.job.job_id, status=rec.job.status,
+                               fine_tuned_model=rec.job.fine_tuned_model, **common), []
         if rec:
             return ModelChange(action=ModelAction.REPLACE, reason=replace_reason(changes),
-                               before_fingerprint=rec.fingerprint, changes=changes, **common)
-        return ModelChange(action=ModelAction.CREATE, reason="create_new_model", **common)
+                               before_fingerprint=rec.fingerprint, changes=changes, **common), []
+        return ModelChange(action=ModelAction.CREATE, reason="create_new_model", **common), []
 
-    same = [j for j in remote if _job_fp(j) == d.fingerprint]
-    live = [j for j in same if j.status not in DEAD_STATUSES]
+    same = [j for j in remote if j.group == d.group]
+    live = [j for j in same if j.state.live]
+    top_attempt = max([j.attempt or 1 for j in same] + ([rec.attempt] if same_rec and rec else []), default=0)
+    cancels: list[CancelChange] = []
     if live:
         job = choose_live(live)
+        # Every other live job with the kept job's whole identity is a duplicate (two CI runs, a lost
+        # answer): cancelled, keeping the oldest. A different attempt is deliberate, never a duplicate.
+        for j in sorted(live, key=lambda j: (j.created_at or 0, j.id)):
+            if j.id != job.id and (j.attempt or 1) == (job.attempt or 1) and not j.state.terminal:
+                cancels.append(CancelChange(name=d.name, provider=d.provider, job_id=j.id, status=j.status,
+                                            reason="cancel_duplicate", kept_job_id=job.id))
+        if force_new:
+            return ModelChange(action=ModelAction.RETRY, reason="retry_because_replace_requested",
+                               attempt=top_attempt + 1, job_id=job.id, status=job.status, **common), cancels
         known = rec is not None and rec.job is not None and rec.job.job_id == job.id
         # Only metadata can differ here (it is outside the fingerprint): recorded, never retrained.
         reason = ("adopt_remote_job_with_fingerprint" if not known else
                   "metadata_changed_not_retrained" if changes else "job_exists_for_fingerprint")
         return ModelChange(
-            action=ModelAction.NOOP if known else ModelAction.ADOPT,
-            reason=reason,
+            action=ModelAction.NOOP if known else ModelAction.ADOPT, reason=reason, attempt=job.attempt or 1,
             changes=changes, job_id=job.id, status=job.status, fine_tuned_model=job.fine_tuned_model,
-            **common)
+            **common), cancels
     if same:
-        last = max(same, key=lambda j: (j.created_at or 0, j.id))
+        last = max(same, key=lambda j: (j.attempt or 1, j.created_at or 0, j.id))
         err = last.error.model_dump() if last.error is not None else None
-        return ModelChange(action=ModelAction.RETRY, reason=f"retry_because_job_{last.status}",
-                           job_id=last.id, status=last.status, error=err, **common)
+        return ModelChange(action=ModelAction.RETRY, reason=f"retry_because_job_{last.state.value}",
+                           attempt=top_attempt + 1, job_id=last.id, status=last.status, error=err, **common), []
     if rec is not None or remote:
-        before_fp = rec.fingerprint if rec else _job_fp(max(remote, key=lambda j: (j.created_at or 0, j.id)))
-        return ModelChange(action=ModelAction.REPLACE, reason=replace_reason(changes),
-                           before_fingerprint=before_fp, changes=changes, **common)
-    return ModelChange(action=ModelAction.CREATE, reason="create_new_model", **common)
+        if d.cancel_superseded:
+            for j in sorted(remote, key=lambda j: (j.created_at or 0, j.id)):
+                if j.state in (JobState.PENDING, JobState.RUNNING):
+                    cancels.append(CancelChange(name=d.name, provider=d.provider, job_id=j.id, status=j.status,
+                                                reason="cancel_superseded"))
+        before_fp = rec.fingerprint if rec else max(remote, key=lambda j: (j.created_at or 0, j.id)).ftops_fingerprint
+        return ModelChange(action=ModelAction.REPLACE, reason=replace_reason(changes), attempt=max(top_attempt, 0) + 1,
+                           before_fingerprint=before_fp, changes=changes, **common), cancels
+    return ModelChange(action=ModelAction.CREATE, reason="create_new_model", **common), []
 
 
 def _plan_files(desired: list[DesiredModel], changes: list[ModelChange], state: State,
                 snapshot: RemoteSnapshot | None) -> list[FileChange]:
-    """One entry per distinct dataset a job to be created needs; shared datasets upload once."""
+    """One entry per distinct (provider, dataset) a job to be created needs; shared datasets upload
+    once to each provider."""
     creating = {c.name for c in changes if c.action.creates_job}
-    needed: dict[str, tuple[str, int, list[str]]] = {}
+    needed: dict[tuple[str, str], tuple[str, int, list[str]]] = {}
     for d in sorted(desired, key=lambda m: m.name):
         if d.name not in creating:
             continue
         for ds in d.datasets:
-            entry = needed.setdefault(ds.sha256, (ds.path, ds.bytes, []))
+            entry = needed.setdefault((d.provider, ds.sha256), (ds.path, ds.bytes, []))
             entry[2].append(d.name)
 
-    live: dict[str, RemoteFile] = {}
-    by_sha: dict[str, RemoteFile] = {}
-    if snapshot is not None:
-        for f in sorted(snapshot.files, key=lambda f: (f.created_at or 0, f.id)):
-            if f.status not in _LIVE_FILE_STATUSES:
-                continue
-            live[f.id] = f
-            sha = sha_of_remote_name(f.filename)
-            if sha and sha not in by_sha:
-                by_sha[sha] = f
-
     out: list[FileChange] = []
-    for sha, (path, size, models) in sorted(needed.items(), key=lambda kv: kv[1][0]):
-        name = remote_filename(path, sha)
-        rec = state.files.get(sha)
-        if rec and (snapshot is None or (rec.file_id in live and live[rec.file_id].bytes == size)):
-            out.append(FileChange(sha256=sha, path=path, bytes=size, action=FileAction.REUSE,
+    for (pname, sha), (path, size, models) in sorted(needed.items(), key=lambda kv: (kv[0][0], kv[1][0])):
+        live: dict[str, RemoteFile] = {}
+        by_sha: dict[str, RemoteFile] = {}
+        if snapshot is not None:
+            for f in sorted(snapshot.of(pname).files, key=lambda f: (f.created_at or 0, f.id)):
+                if not f.usable:
+                    continue
+                live[f.id] = f
+                if f.sha256 and f.sha256 not in by_sha:
+                    by_sha[f.sha256] = f
+        rec = state.file_for(sha, pname)
+        if rec and (snapshot is None or (rec.file_id in live and live[rec.file_id].bytes in (size, None))):
+            out.append(FileChange(provider=pname, sha256=sha, path=path, bytes=size, action=FileAction.REUSE,
                                   filename=rec.filename, file_id=rec.file_id, models=models))
-        elif sha in by_sha and by_sha[sha].bytes == size:
+        elif sha in by_sha and by_sha[sha].bytes in (size, None):
             f = by_sha[sha]
-            out.append(FileChange(sha256=sha, path=path, bytes=size, action=FileAction.ADOPT,
+            out.append(FileChange(provider=pname, sha256=sha, path=path, bytes=size, action=FileAction.ADOPT,
                                   filename=f.filename, file_id=f.id, models=models))
         else:
-            out.append(FileChange(sha256=sha, path=path, bytes=size, action=FileAction.UPLOAD,
-                                  filename=name, models=models))
+            out.append(FileChange(provider=pname, sha256=sha, path=path, bytes=size, action=FileAction.UPLOAD,
+                                  filename="", models=models))
     return out

@@ -1,6 +1,7 @@
-"""ftops.providers: one provider protocol, the OpenAI-compatible httpx client, Azure, and the error tree.
+"""ftops.providers: the provider boundary (base), the registry, shared HTTP plumbing, the error tree,
+and one module per provider.
 
-Imports only ftops.diagnostics (STYLE.md module map).
+Imports only ftops.diagnostics and ftops.datasets (STYLE.md module map).
 """
 
 from __future__ import annotations
@@ -12,6 +13,11 @@ from ftops.providers.azure import (
 )
 from ftops.providers.base import (
     Capabilities,
+    Identity,
+    JobState,
+    ModelSpec,
+    ParamSpec,
+    Problem,
     JobCheckpoint,
     JobError,
     JobEvent,
@@ -36,12 +42,14 @@ from ftops.providers.errors import (
     ServerError,
     TransportError,
 )
+from ftops.providers.http import HttpProvider, parse_retry_after
 from ftops.providers.openai import (
     DEFAULT_BASE_URL,
     OPENAI_CAPABILITIES,
     OpenAIProvider,
-    parse_retry_after,
 )
+from ftops.providers.registry import PROVIDERS, SANDBOX_PREFIX, provider_types
+from ftops.providers.together import TOGETHER_CAPABILITIES, TogetherProvider
 
 __all__ = [
     "AZURE_CAPABILITIES",
@@ -53,6 +61,17 @@ __all__ = [
     "AzureOpenAIProvider",
     "BadRequestError",
     "Capabilities",
+    "HttpProvider",
+    "Identity",
+    "JobState",
+    "ModelSpec",
+    "PROVIDERS",
+    "ParamSpec",
+    "Problem",
+    "SANDBOX_PREFIX",
+    "TOGETHER_CAPABILITIES",
+    "TogetherProvider",
+    "provider_types",
     "ConflictError",
     "JobCheckpoint",
     "JobError",

@@ -1,15 +1,12 @@
 """AzureOpenAIProvider: Azure OpenAI's v1 fine-tuning API, an OpenAI dialect.
 
-Differences from OpenAI that matter to ftops (from Microsoft's fine-tuning docs and the Azure
-OpenAI authoring specs; declared in `AZURE_CAPABILITIES` so the planner sees them):
-- endpoint `https://{resource}.openai.azure.com/openai/v1`; the key goes in the `api-key` header
-  (not `Authorization: Bearer`); older deployments also need an `api-version` query parameter;
-- the suffix is limited to 40 characters (a-z, A-Z, 0-9, `-`, `_`);
-- fine-tuned models are named `{base}.ft-{job hex}[-{suffix}]`, and must be deployed before use;
-- jobs take an extra `trainingType` (`Standard`, `GlobalStandard`, `Developer`) on recent versions;
-- not verified against a live resource, so declared conservatively: no server-side
-  `metadata[k]=v` filter (ftops filters client-side, which `list_jobs` always does anyway) and no
-  Uploads API (direct multipart only, 512 MB per file).
+Differences from OpenAI that matter to ftops, declared in `AZURE_CAPABILITIES`:
+- endpoint `https://{resource}.openai.azure.com/openai/v1`; the key goes in the `api-key` header;
+  older deployments also need an `api-version` query parameter;
+- the suffix is limited to 40 characters (Microsoft Learn; the v1 spec says 64: the stricter wins);
+- jobs take a training type (`options.training_type` or the provider entry's `training_type`);
+- no server-side `metadata[k]=v` filter (ftops filters client-side within one paginated list) and
+  no Uploads API (direct multipart only, 512 MB per file).
 """
 
 from __future__ import annotations
@@ -17,19 +14,28 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
+from ftops.providers.base import MB, Capabilities, ModelSpec, ParamSpec
+from ftops.providers.openai import OPENAI_CAPABILITIES, OpenAIProvider
 
-from ftops.providers.base import Capabilities
-from ftops.providers.errors import MissingAPIKeyError
-from ftops.providers.openai import OpenAIProvider
+_TRAINING_TYPES = {"global_standard": "globalstandard", "standard": "standard", "developer": "developer"}
 
-AZURE_CAPABILITIES = Capabilities(
-    name="azure-openai",
-    metadata_filter=False,
-    uploads_api=False,
-    max_suffix_chars=40,
-    fine_tuned_model_pattern="{base}.ft-{id}-{suffix}",
-)
+AZURE_CAPABILITIES = OPENAI_CAPABILITIES.model_copy(update={
+    "name": "azure",
+    "title": "Azure OpenAI",
+    "default_base_url": "",
+    "key_env": "AZURE_OPENAI_API_KEY",
+    "metadata_filter": False,
+    "uploads_api": False,
+    "max_file_bytes": 512 * MB,
+    "max_upload_bytes": 512 * MB,
+    "max_suffix_chars": 40,
+    "identity": "job metadata (ftops_project, ftops_model, ftops_fp), filtered client-side",
+    "options": (ParamSpec(name="training_type", kind="choice", choices=tuple(_TRAINING_TYPES), auto=False,
+                          wire="trainingType"),),
+    "new_jobs_until": None,
+    "model_shutdowns": {},
+    "fine_tuned_model_pattern": "{base}.ft-{id}-{suffix}",
+})
 
 
 def azure_base_url(resource: str) -> str:
@@ -40,34 +46,22 @@ def azure_base_url(resource: str) -> str:
 
 
 class AzureOpenAIProvider(OpenAIProvider):
-    """OpenAIProvider with Azure's authentication, optional api-version and job extras."""
+    """OpenAIProvider with Azure's authentication, optional api-version and training type."""
 
-    def __init__(self, http: httpx.Client, *, api_key: str | None, api_version: str | None = None,
-                 training_type: str | None = None, capabilities: Capabilities | None = None,
-                 api_key_env: str = "AZURE_OPENAI_API_KEY", **kwargs: Any) -> None:
-        super().__init__(http, api_key=api_key, capabilities=capabilities or AZURE_CAPABILITIES,
-                         api_key_env=api_key_env, **kwargs)
+    capabilities = AZURE_CAPABILITIES
+
+    def __init__(self, http: Any, *, api_key: str | None, api_version: str | None = None,
+                 capabilities: Capabilities | None = None, **kwargs: Any) -> None:
+        super().__init__(http, api_key=api_key, capabilities=capabilities or AZURE_CAPABILITIES, **kwargs)
         self.api_version = api_version
-        self.training_type = training_type
 
     @classmethod
-    def from_settings(  # type: ignore[override]
-        cls,
-        base_url: str,
-        api_key: str | None = None,
-        timeout: float = 60.0,
-        *,
-        api_version: str | None = None,
-        require_key: bool = True,
-        **kwargs: Any,
-    ) -> AzureOpenAIProvider:
+    def from_settings(cls, base_url: str | None = None, api_key: str | None = None, timeout: float = 60.0,
+                      **kwargs: Any) -> AzureOpenAIProvider:
         """Build with its own client; `base_url` may be a resource name or the full v1 URL."""
-        if require_key and not api_key:
-            raise MissingAPIKeyError("no API key: set $AZURE_OPENAI_API_KEY (or the env var named by "
-                                     "provider.api_key_env)")
-        http = httpx.Client(base_url=azure_base_url(base_url), timeout=httpx.Timeout(timeout, connect=10.0),
-                            headers={"User-Agent": "ftops"})
-        return cls(http, api_key=api_key, api_version=api_version, **kwargs)
+        if kwargs.pop("require_key", True):
+            cls.require_key(api_key, kwargs.get("api_key_env", ""))
+        return cls(cls.make_client(azure_base_url(base_url or ""), timeout), api_key=api_key, **kwargs)
 
     def _auth_headers(self) -> dict[str, str]:
         return {"api-key": self._api_key} if self._api_key else {}
@@ -79,9 +73,12 @@ class AzureOpenAIProvider(OpenAIProvider):
         out["api-version"] = self.api_version
         return out
 
-    def build_job_body(self, **kwargs: Any) -> dict[str, Any]:
-        """OpenAI's body, plus `trainingType` when configured."""
-        body = super().build_job_body(**kwargs)
-        if self.training_type:
-            body["trainingType"] = self.training_type
+    def fingerprint_material(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        return {"provider": "azure", **{k: v for k, v in body.items() if k != "metadata"}}
+
+    def translate(self, spec: ModelSpec, *, training: str, validation: str | None) -> dict[str, Any]:
+        body = super().translate(spec, training=training, validation=validation)
+        tt = spec.options.get("training_type")
+        if tt:
+            body["trainingType"] = _TRAINING_TYPES[tt]
         return body

@@ -1,408 +1,212 @@
 """OpenAIProvider: the OpenAI fine-tuning REST API (and compatible servers) over httpx.
 
-The `httpx.Client` is the seam (STYLE.md habit 8): production code builds one with
-`from_settings`, tests hand in a client bound to the sandbox or to an `httpx.MockTransport`.
-Every failure is translated once, here, into `ftops.providers.errors` (habit 9).
-
-Retry policy, in one place (`_send`):
-- a request that certainly did not reach the server (connect error, 429) is retried for any
-  method while the wait stays within the budget;
-- a request that may have reached the server (read timeout, reset, 5xx) is retried only when it
-  is safe to repeat (reads, Uploads API parts); a write such as `create_job` or a direct file
-  upload instead raises with `maybe_committed=True`, so the engine looks the result up first;
-- waits are exponential backoff with full jitter, or what Retry-After / retry-after-ms asks;
-  attempts (`max_retries`) and total sleep (`max_retry_wait`) are both bounded.
+Identity: every job carries `metadata` {ftops_project, ftops_model, ftops_fp}; the job list is
+filtered server-side by `metadata[ftops_project]`. `ftops_fp` is the fingerprint for attempt 1 and
+`<fingerprint>+<attempt>` after, so a deliberate new job never looks like a duplicate of a dead one
+while the 13 metadata pairs left to users stay free. Files carry the sha256 of their bytes in their name.
+The fingerprint hashes the body without `metadata`, exactly as before the provider boundary existed,
+so upgrading ftops never retrains an OpenAI model.
 """
 
 from __future__ import annotations
 
 import copy
-import email.utils
+import datetime
 import hashlib
-import io
-import logging
-import os
-import random
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import httpx
-from pydantic import BaseModel, ValidationError
+from typing import Any
 
 from ftops.providers.base import (
     GB,
     MB,
     Capabilities,
+    Cutoff,
+    Identity,
     JobCheckpoint,
     JobEvent,
+    JobState,
+    ModelSpec,
+    ParamSpec,
     ProgressCallback,
     RemoteFile,
     RemoteJob,
     RemoteModel,
+    bind_files,
+    remote_filename,
+    sha_of_remote_name,
 )
-from ftops.providers.errors import (
-    APIStatusError,
-    AuthError,
-    MissingAPIKeyError,
-    PaginationError,
-    ProviderError,
-    RateLimitError,
-    ServerError,
-    TransportError,
-    scrub,
-    status_error_class,
-    status_message,
-)
+from ftops.providers.errors import APIStatusError, PaginationError, ProviderError
+from ftops.providers.http import HttpProvider, _FileSlice, parse_retry_after
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 UPLOAD_PART_BYTES = 64 * MB
-_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol,
-             httpx.LocalProtocolError, httpx.ProxyError)
 
-if TYPE_CHECKING:
-    from typing_extensions import Self
+META_PROJECT = "ftops_project"
+META_MODEL = "ftops_model"
+META_FP = "ftops_fp"
 
-http_log = logging.getLogger("ftops.http")
+_SOURCE_SHUTDOWN = ("OpenAI, 'Deprecations' page (platform.openai.com/docs/deprecations), fine-tuning "
+                    "deprecation announced 2026: new jobs until 2027-01-06, base models and their fine-tunes "
+                    "shut down 2027-01-14")
+_SHUTDOWN = Cutoff(date=datetime.date(2027, 1, 14), source=_SOURCE_SHUTDOWN)
+_GONE = Cutoff(date=datetime.date(2026, 10, 23), source="OpenAI, 'Deprecations' page: shut down 2026-10-23")
 
-OPENAI_CAPABILITIES = Capabilities(name="openai")
+_SFT = frozenset({"supervised", "dpo", "reinforcement"})
+OPENAI_HYPERPARAMETERS = (
+    ParamSpec(name="n_epochs", kind="int", min=1, max=50, wire="n_epochs"),
+    ParamSpec(name="batch_size", kind="int", min=1, max=256, wire="batch_size"),
+    ParamSpec(name="learning_rate_multiplier", kind="float", min=0, min_exclusive=True,
+              wire="learning_rate_multiplier"),
+    ParamSpec(name="beta", kind="float", min=0, max=2, min_exclusive=True, wire="beta", methods=frozenset({"dpo"})),
+    ParamSpec(name="reasoning_effort", kind="choice", choices=("default", "low", "medium", "high"),
+              methods=frozenset({"reinforcement"})),
+    ParamSpec(name="compute_multiplier", kind="float", min=0, min_exclusive=True,
+              methods=frozenset({"reinforcement"})),
+    ParamSpec(name="eval_interval", kind="int", min=1, methods=frozenset({"reinforcement"})),
+    ParamSpec(name="eval_samples", kind="int", min=1, methods=frozenset({"reinforcement"})),
+)
 
+OPENAI_CAPABILITIES = Capabilities(
+    name="openai",
+    title="OpenAI",
+    default_base_url=DEFAULT_BASE_URL,
+    key_env="OPENAI_API_KEY",
+    methods=_SFT,
+    hyperparameters=OPENAI_HYPERPARAMETERS,
+    seed=True,
+    user_metadata=True,
+    max_metadata_pairs=16,
+    metadata_filter=True,
+    max_suffix_chars=64,
+    identity="job metadata (ftops_project, ftops_model, ftops_fp), filtered server-side",
+    uploads_api=True,
+    max_file_bytes=512 * MB,
+    max_upload_bytes=8 * GB,
+    job_creates_per_hour=10,
+    file_uploads_per_hour=100,
+    new_jobs_until=Cutoff(date=datetime.date(2027, 1, 6), source=_SOURCE_SHUTDOWN),
+    model_shutdowns={
+        "gpt-4o-mini-2024-07-18": _SHUTDOWN, "gpt-4o-2024-08-06": _SHUTDOWN,
+        "gpt-4.1-2025-04-14": _SHUTDOWN, "gpt-4.1-mini-2025-04-14": _SHUTDOWN,
+        "gpt-4.1-nano-2025-04-14": _GONE, "o4-mini-2025-04-16": _GONE, "gpt-3.5-turbo-0125": _GONE,
+        "gpt-3.5-turbo-1106": _GONE, "gpt-3.5-turbo-0613": _GONE,
+    },
+    fine_tuned_model_pattern="ft:{base}:{org}:{suffix}:{id}",
+)
 
-def parse_retry_after(headers: httpx.Headers, *, now: Callable[[], float] = time.time) -> float | None:
-    """Seconds the server asks us to wait: `retry-after-ms`, else `Retry-After` (seconds or HTTP date)."""
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            v = float(ms) / 1000.0
-            if v >= 0:
-                return v
-        except ValueError:
-            pass
-    ra = headers.get("retry-after")
-    if not ra:
-        return None
-    try:
-        v = float(ra)
-        return v if v >= 0 else None
-    except ValueError:
-        pass
-    try:
-        dt = email.utils.parsedate_to_datetime(ra)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if dt is None:
-        return None
-    return max(0.0, dt.timestamp() - now())
-
-
-class _FileSlice:
-    """A read-only window [start, start+length) of an open file, for streaming one upload part.
-
-    It has `seek`/`tell` but no `fileno`, so httpx computes the part's Content-Length from the
-    window and reads it in chunks (constant memory). Reads report progress through `on_read`.
-    """
-
-    def __init__(self, f: io.BufferedReader, start: int, length: int,
-                 on_read: Callable[[int], None] | None = None) -> None:
-        self._f = f
-        self._start = start
-        self._length = length
-        self._pos = 0
-        self._on_read = on_read
-
-    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        if whence == os.SEEK_SET:
-            pos = offset
-        elif whence == os.SEEK_CUR:
-            pos = self._pos + offset
-        else:
-            pos = self._length + offset
-        self._pos = min(max(pos, 0), self._length)
-        return self._pos
-
-    def tell(self) -> int:
-        return self._pos
-
-    def read(self, n: int = -1) -> bytes:
-        remaining = self._length - self._pos
-        if n < 0 or n > remaining:
-            n = remaining
-        if n <= 0:
-            return b""
-        self._f.seek(self._start + self._pos)
-        data = self._f.read(n)
-        self._pos += len(data)
-        if self._on_read is not None:
-            self._on_read(self._pos)
-        return data
+_STATES = {
+    "validating_files": JobState.PENDING, "queued": JobState.PENDING, "running": JobState.RUNNING,
+    "paused": JobState.RUNNING, "succeeded": JobState.SUCCEEDED, "failed": JobState.FAILED,
+    "cancelled": JobState.CANCELLED, "expired": JobState.FAILED, "pending": JobState.PENDING,
+}
 
 
-class OpenAIProvider:
+def split_fp(value: str) -> tuple[str, int]:
+    """`ftops_fp` metadata -> (fingerprint, attempt)."""
+    fp, sep, n = value.partition("+")
+    if sep and n.isdigit() and int(n) >= 1:
+        return fp, int(n)
+    return value, 1
+
+
+class OpenAIProvider(HttpProvider):
     """The OpenAI fine-tuning API over an `httpx.Client` whose base_url ends in `/v1`."""
 
-    def __init__(
-        self,
-        http: httpx.Client,
-        *,
-        api_key: str | None,
-        organization: str | None = None,
-        project: str | None = None,
-        max_retries: int = 5,
-        max_retry_wait: float = 60.0,
-        backoff_base: float = 0.5,
-        backoff_cap: float = 20.0,
-        sleep: Callable[[float], None] = time.sleep,
-        rng: random.Random | None = None,
-        max_pages: int = 1000,
-        page_size: int = 100,
-        upload_threshold: int = 512 * MB,
-        upload_part_bytes: int = UPLOAD_PART_BYTES,
-        capabilities: Capabilities | None = None,
-        log: logging.Logger | None = None,
-        api_key_env: str = "OPENAI_API_KEY",
-    ) -> None:
-        self.http = http
-        self.api_key_env = api_key_env
-        self._api_key = api_key
+    capabilities = OPENAI_CAPABILITIES
+
+    def __init__(self, http: Any, *, api_key: str | None, organization: str | None = None,
+                 project: str | None = None, upload_threshold: int = 512 * MB,
+                 upload_part_bytes: int = UPLOAD_PART_BYTES, capabilities: Capabilities | None = None,
+                 **kwargs: Any) -> None:
+        if capabilities is not None:
+            self.capabilities = capabilities
+        super().__init__(http, api_key=api_key, **kwargs)
         self._organization = organization
         self._project = project
-        self.max_retries = max_retries
-        self.max_retry_wait = max_retry_wait
-        self.backoff_base = backoff_base
-        self.backoff_cap = backoff_cap
-        self._sleep = sleep
-        self._rng = rng or random.Random()
-        self.max_pages = max_pages
-        self.page_size = page_size
         self.upload_threshold = upload_threshold
         self.upload_part_bytes = upload_part_bytes
-        self.capabilities = capabilities or OPENAI_CAPABILITIES
-        self.log = log or http_log
-        self.endpoint = str(http.base_url).rstrip("/")
-        self.requests_sent = 0
-        """HTTP requests sent, retries included (for refresh-cost figures)."""
-
-    # ----------------------------------------------------------------- construction
 
     @classmethod
-    def from_settings(
-        cls,
-        base_url: str | None = None,
-        api_key: str | None = None,
-        timeout: float = 60.0,
-        *,
-        organization: str | None = None,
-        project: str | None = None,
-        require_key: bool = True,
-        **kwargs: Any,
-    ) -> OpenAIProvider:
+    def from_settings(cls, base_url: str | None = None, api_key: str | None = None, timeout: float = 60.0,
+                      *, require_key: bool = True, **kwargs: Any) -> OpenAIProvider:
         """Build a provider with its own `httpx.Client` (connect timeout 10 s, read `timeout`)."""
-        if require_key and not api_key:
-            raise MissingAPIKeyError(f"no API key: set ${kwargs.get('api_key_env', 'OPENAI_API_KEY')}")
-        http = httpx.Client(
-            base_url=(base_url or DEFAULT_BASE_URL).rstrip("/"),
-            timeout=httpx.Timeout(timeout, connect=10.0),
-            headers={"User-Agent": "ftops"},
-        )
-        return cls(http, api_key=api_key, organization=organization, project=project, **kwargs)
-
-    @classmethod
-    def from_env(cls, *, api_key_env: str = "OPENAI_API_KEY", base_url: str | None = None,
-                 timeout: float = 60.0, **kwargs: Any) -> OpenAIProvider:
-        """Key from `$api_key_env`, base URL from the argument, else `$OPENAI_BASE_URL`, else OpenAI's."""
-        if kwargs.get("require_key", True) and not os.environ.get(api_key_env):
-            raise MissingAPIKeyError(f"no API key: set ${api_key_env}")
-        return cls.from_settings(
-            base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL,
-            os.environ.get(api_key_env) or None,
-            timeout,
-            api_key_env=api_key_env,
-            organization=kwargs.pop("organization", os.environ.get("OPENAI_ORG_ID")),
-            project=kwargs.pop("project", os.environ.get("OPENAI_PROJECT_ID")),
-            **kwargs,
-        )
-
-    def close(self) -> None:
-        self.http.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    # ----------------------------------------------------------------- HTTP core
+        if require_key:
+            cls.require_key(api_key, kwargs.get("api_key_env", ""))
+        http = cls.make_client(base_url or cls.capabilities.default_base_url, timeout)
+        return cls(http, api_key=api_key, **kwargs)
 
     def _auth_headers(self) -> dict[str, str]:
-        h: dict[str, str] = {}
-        if self._api_key:
-            h["Authorization"] = f"Bearer {self._api_key}"
+        h = super()._auth_headers()
         if self._organization:
             h["OpenAI-Organization"] = self._organization
         if self._project:
             h["OpenAI-Project"] = self._project
         return h
 
-    def _prepare_params(self, params: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
-        """Hook for dialects that add query parameters (Azure's api-version)."""
-        return params
+    # ----------------------------------------------------------------- pure
 
-    def _secrets(self) -> tuple[str, ...]:
-        return (self._api_key,) if self._api_key else ()
+    def translate(self, spec: ModelSpec, *, training: str, validation: str | None) -> dict[str, Any]:
+        """The method-style body (`method: {type, <type>: {hyperparameters, grader}}`).
 
-    def _backoff(self, attempt: int) -> float:
-        """Full jitter: uniform(0, min(cap, base * 2**attempt))."""
-        return self._rng.uniform(0.0, min(self.backoff_cap, self.backoff_base * (2 ** attempt)))
-
-    def _send(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        json: Any = None,
-        data: Mapping[str, Any] | None = None,
-        files: Callable[[], Any] | None = None,
-        safe_to_repeat: bool | None = None,
-    ) -> httpx.Response:
-        """Send with the retry policy in the module docstring; return a 2xx response or raise.
-
-        `files` is a factory so each attempt streams the body from the start.
-        `safe_to_repeat` defaults to True for reads and False for writes.
+        Hyperparameters set to "auto" are omitted (omitting one means auto to the API), so `auto`
+        and absent give the same body and the same fingerprint.
         """
-        if safe_to_repeat is None:
-            safe_to_repeat = method in _READ_METHODS
-        waited = 0.0
-        attempt = 0
-        while True:
-            err = self._attempt(method, path, params=params, json=json, data=data,
-                                files=files() if files else None, safe_to_repeat=safe_to_repeat)
-            if isinstance(err, httpx.Response):
-                return err
-            if not err.retryable or attempt >= self.max_retries:
-                raise err
-            if isinstance(err, APIStatusError) and err.retry_after is not None:
-                wait = err.retry_after
-            else:
-                wait = self._backoff(attempt)
-            if waited + wait > self.max_retry_wait:
-                self.log.debug("giving up on %s %s: next wait %.1fs exceeds the budget", method, path, wait)
-                raise err
-            self.log.debug("retrying %s %s in %.2fs after %s", method, path, wait, type(err).__name__)
-            self._sleep(wait)
-            waited += wait
-            attempt += 1
+        hp = {k: copy.deepcopy(v) for k, v in spec.hyperparameters.items() if v is not None and v != "auto"}
+        if spec.method == "reinforcement":
+            hp.setdefault("reasoning_effort", "default")
+        for p in self.capabilities.hyperparameters:
+            if p.kind == "float" and isinstance(hp.get(p.name), int) and not isinstance(hp.get(p.name), bool):
+                hp[p.name] = float(hp[p.name])  # `2` and `2.0` fingerprint the same
+        inner: dict[str, Any] = {}
+        if hp:
+            inner["hyperparameters"] = dict(sorted(hp.items()))
+        if spec.grader is not None:
+            inner["grader"] = copy.deepcopy(spec.grader)
+        if spec.response_format is not None:
+            inner["response_format"] = copy.deepcopy(spec.response_format)
+        method_obj: dict[str, Any] = {"type": spec.method}
+        if inner:
+            method_obj[spec.method] = inner
+        body: dict[str, Any] = {"model": spec.base_model, "training_file": training}
+        if validation is not None:
+            body["validation_file"] = validation
+        body["method"] = method_obj
+        if spec.suffix is not None:
+            body["suffix"] = spec.suffix
+        if spec.seed is not None:
+            body["seed"] = spec.seed
+        if spec.metadata:
+            body["metadata"] = {str(k): str(v) for k, v in spec.metadata.items()}
+        if spec.integrations:
+            body["integrations"] = copy.deepcopy(list(spec.integrations))
+        return body
 
-    def _attempt(self, method: str, path: str, *, params: Mapping[str, Any] | None, json: Any,
-                 data: Mapping[str, Any] | None, files: Any, safe_to_repeat: bool
-                 ) -> httpx.Response | ProviderError:
-        """One HTTP exchange: a 2xx response, or the translated error (returned, not raised)."""
-        self.requests_sent += 1
-        start = time.monotonic()
-        try:
-            resp = self.http.request(method, path, params=self._prepare_params(params), json=json,
-                                     data=data, files=files, headers=self._auth_headers())
-        except httpx.TransportError as exc:
-            elapsed = time.monotonic() - start
-            not_sent = isinstance(exc, _NOT_SENT)
-            is_read = method in _READ_METHODS
-            maybe_committed = not not_sent and not is_read
-            self.log.debug("%s %s -> %s after %.3fs", method, path, type(exc).__name__, elapsed)
-            bug = isinstance(exc, (httpx.UnsupportedProtocol, httpx.LocalProtocolError))
-            terr = TransportError(
-                f"{method} {path}: no answer from {self.endpoint} ({type(exc).__name__}: "
-                f"{scrub(str(exc), self._secrets()) or 'connection failed'})"
-                + ("; the request may have been applied" if maybe_committed else ""),
-                retryable=not bug and (not_sent or safe_to_repeat),
-                maybe_committed=maybe_committed,
-                method=method,
-                path=path,
-            )
-            terr.__cause__ = exc
-            return terr
-        elapsed = time.monotonic() - start
-        request_id = resp.headers.get("x-request-id")
-        self.log.debug("%s %s -> %d in %.3fs (request id %s)", method, path, resp.status_code,
-                       elapsed, request_id or "-")
-        if resp.is_success:
-            return resp
-        resp.read()
-        return self._status_error(resp, method, path, request_id, safe_to_repeat)
+    def fingerprint_material(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in body.items() if k != "metadata"}
 
-    def _status_error(self, resp: httpx.Response, method: str, path: str, request_id: str | None,
-                      safe_to_repeat: bool) -> APIStatusError:
-        server_message: str | None = None
-        code: str | None = None
-        param: str | None = None
-        try:
-            body = resp.json()
-        except ValueError:
-            body = None
-        if isinstance(body, dict) and isinstance(body.get("error"), dict):
-            e = body["error"]
-            server_message = str(e["message"]) if e.get("message") is not None else None
-            code = str(e["code"]) if e.get("code") is not None else (
-                str(e["type"]) if e.get("type") is not None else None)
-            param = str(e["param"]) if e.get("param") is not None else None
-        elif isinstance(body, dict) and isinstance(body.get("error"), str):
-            server_message = body["error"]
-        elif isinstance(body, dict) and isinstance(body.get("message"), str):
-            server_message = body["message"]
-        else:
-            text = resp.text.strip()
-            if text:
-                server_message = " ".join(text.split())[:200]
-        if server_message:
-            server_message = scrub(server_message, self._secrets())
-        status = resp.status_code
-        cls = status_error_class(status)
-        message = status_message(cls, status, server_message, param, method, path)
-        if self.api_key_env != "OPENAI_API_KEY":
-            message = message.replace("$OPENAI_API_KEY", f"${self.api_key_env}")
-        kw: dict[str, Any] = {"status_code": status, "code": code, "param": param, "request_id": request_id,
-                              "method": method, "path": path}
-        retry_after = parse_retry_after(resp.headers)
-        should_retry = resp.headers.get("x-should-retry", "").lower()
-        if cls is RateLimitError:
-            # 429 means nothing was done, so any method may repeat it -- except an empty quota.
-            retryable = code != "insufficient_quota" and should_retry != "false"
-            return RateLimitError(message, retry_after=retry_after, retryable=retryable, **kw)
-        if cls is ServerError:
-            is_read = method in _READ_METHODS
-            if not safe_to_repeat:
-                message += "; the request may have been applied"
-            return ServerError(message, retry_after=retry_after, retryable=safe_to_repeat and should_retry != "false",
-                               maybe_committed=not is_read, **kw)
-        if status == 408:  # the server gave up waiting for the request: repeat only what is safe
-            return APIStatusError(message, retry_after=retry_after, retryable=safe_to_repeat, **kw)
-        out = cls(message, retry_after=retry_after, **kw)
-        if isinstance(out, AuthError):
-            out.key_env = self.api_key_env
-        return out
+    def group_key(self, project: str, model: str, fingerprint: str) -> str:
+        return f"{project}/{model}/{fingerprint}"
 
-    def _json(self, resp: httpx.Response, method: str, path: str) -> Any:
-        try:
-            return resp.json()
-        except ValueError as exc:
-            err = APIStatusError(
-                f"{method} {path}: HTTP {resp.status_code} with a body that is not JSON",
-                status_code=resp.status_code, request_id=resp.headers.get("x-request-id"),
-                method=method, path=path)
-            raise err from exc
+    def job_state(self, status: str) -> JobState:
+        return _STATES.get(status, JobState.UNKNOWN)
 
-    def _parse(self, model: type[BaseModel], obj: Any, method: str, path: str) -> Any:
-        try:
-            return model.model_validate(obj)
-        except ValidationError as exc:
-            raise APIStatusError(
-                f"{method} {path}: unexpected response shape for {model.__name__}: "
-                f"{exc.error_count()} problem(s), first: {exc.errors()[0]['loc']} "
-                f"{exc.errors()[0]['msg']}", method=method, path=path) from exc
+    def _job(self, obj: Any, method: str, path: str) -> RemoteJob:
+        job: RemoteJob = self._parse(RemoteJob, obj, method, path)
+        md = job.metadata or {}
+        update: dict[str, Any] = {"state": self.job_state(job.status)}
+        if META_PROJECT in md and META_MODEL in md and META_FP in md:
+            fp, attempt = split_fp(md[META_FP])
+            update.update(group=self.group_key(md[META_PROJECT], md[META_MODEL], fp), attempt=attempt,
+                          ftops_model=md[META_MODEL], ftops_fingerprint=fp)
+        return job.model_copy(update=update)
 
-    def _request_json(self, method: str, path: str, **kw: Any) -> Any:
-        return self._json(self._send(method, path, **kw), method, path)
+    def _file(self, obj: Any, method: str, path: str) -> RemoteFile:
+        f: RemoteFile = self._parse(RemoteFile, obj, method, path)
+        return f.model_copy(update={"sha256": sha_of_remote_name(f.filename),
+                                    "usable": f.status in ("uploaded", "processed", None)})
+
+    # ----------------------------------------------------------------- pagination
 
     def _paginate(self, path: str, params: Mapping[str, Any], *, limit_pages: int | None = None
                   ) -> Iterator[dict[str, Any]]:
@@ -434,21 +238,22 @@ class OpenAIProvider:
                 f"GET {path}: more than {self.max_pages} pages; stopping (raise max_pages if expected)",
                 method="GET", path=path)
 
+
     # ----------------------------------------------------------------- files
 
     def list_files(self, purpose: str = "fine-tune") -> list[RemoteFile]:
         """All files with this purpose, newest first, every page."""
         params = {"purpose": purpose, "limit": max(self.page_size, 1), "order": "desc"}
-        return [self._parse(RemoteFile, o, "GET", "/files") for o in self._paginate("/files", params)]
+        return [self._file(o, "GET", "/files") for o in self._paginate("/files", params)]
 
     def get_file(self, file_id: str) -> RemoteFile:
         path = f"/files/{file_id}"
-        return self._parse(RemoteFile, self._request_json("GET", path), "GET", path)  # type: ignore[no-any-return]
+        return self._file(self._request_json("GET", path), "GET", path)
 
     def delete_file(self, file_id: str) -> None:
         self._send("DELETE", f"/files/{file_id}")
 
-    def upload_file(self, path: Path, filename: str, purpose: str = "fine-tune",
+    def upload_file(self, path: Path, *, sha256: str, display_path: str,
                     on_progress: ProgressCallback | None = None) -> RemoteFile:
         """Upload from disk in constant memory: direct multipart up to `upload_threshold`,
         the Uploads API (64 MB parts, md5-checked completion) above.
@@ -458,29 +263,53 @@ class OpenAIProvider:
         """
         path = Path(path)
         size = path.stat().st_size
+        filename = remote_filename(display_path, sha256)
+        purpose = "fine-tune"
         if size > self.upload_threshold and self.capabilities.uploads_api:
             if size > self.capabilities.max_upload_bytes:
                 raise ProviderError(
                     f"{path}: {size} bytes exceeds the provider's limit of {self.capabilities.max_upload_bytes}",
                     code="file_too_large")
-            return self._upload_multipart_parts(path, filename, purpose, size, on_progress)
+            return self._with_sha(self._upload_multipart_parts(path, filename, purpose, size, on_progress,
+                                                               sha256), sha256)
         if size > self.capabilities.max_file_bytes:
             raise ProviderError(
                 f"{path}: {size} bytes exceeds the provider's direct upload limit of "
                 f"{self.capabilities.max_file_bytes}", code="file_too_large")
-        return self._upload_direct(path, filename, purpose, size, on_progress)
+        return self._with_sha(self._upload_direct(path, filename, purpose, size, on_progress, sha256), sha256)
+
+    def _with_sha(self, f: RemoteFile, sha256: str) -> RemoteFile:
+        return f.model_copy(update={"sha256": sha256, "usable": f.status not in ("error", "deleted")})
 
     def _upload_direct(self, path: Path, filename: str, purpose: str, size: int,
-                       on_progress: ProgressCallback | None) -> RemoteFile:
+                       on_progress: ProgressCallback | None, sha256: str) -> RemoteFile:
+        slices: list[_FileSlice] = []
         with open(path, "rb") as f:
             def files() -> Any:
                 cb = (lambda n: on_progress(n, size)) if on_progress else None
-                return {"file": (filename, _FileSlice(f, 0, size, cb), "application/jsonl")}
+                slices.append(_FileSlice(f, 0, size, cb, hasher=hashlib.sha256()))
+                return {"file": (filename, slices[-1], "application/jsonl")}
             body = self._request_json("POST", "/files", data={"purpose": purpose}, files=files)
-        return self._parse(RemoteFile, body, "POST", "/files")  # type: ignore[no-any-return]
+        remote: RemoteFile = self._parse(RemoteFile, body, "POST", "/files")
+        self._verify_sent(slices[-1], sha256, remote.id, path)
+        return remote
+
+    def _verify_sent(self, sent: _FileSlice, sha256: str, file_id: str, path: Path) -> None:
+        """The bytes that went out must be the bytes that were planned (a file rewritten during the
+        upload would otherwise be stored under the planned hash): else delete the upload and stop."""
+        got = sent.hexdigest()
+        if got is not None and got != sha256:
+            try:
+                self.delete_file(file_id)
+            except ProviderError as exc:
+                self.log.debug("could not delete mismatched upload %s: %s", file_id, exc)
+            raise ProviderError(
+                f"{path} changed while it was uploaded: the bytes sent hash to {got[:12]}…, the plan "
+                f"recorded {sha256[:12]}…; the upload was deleted and nothing was trained on it",
+                code="dataset_changed_during_upload")
 
     def _upload_multipart_parts(self, path: Path, filename: str, purpose: str, size: int,
-                                on_progress: ProgressCallback | None) -> RemoteFile:
+                                on_progress: ProgressCallback | None, sha256: str) -> RemoteFile:
         # Creating an Upload or adding a Part twice is harmless (the Upload expires; parts are
         # named explicitly at completion), so those are safe to repeat. Completion is not.
         created = self._request_json(
@@ -491,6 +320,7 @@ class OpenAIProvider:
         if not isinstance(upload_id, str):
             raise APIStatusError("POST /uploads: no upload id in the answer", method="POST", path="/uploads")
         md5 = hashlib.md5(usedforsecurity=False)
+        sha = hashlib.sha256()
         part_ids: list[str] = []
         try:
             with open(path, "rb") as f:
@@ -515,6 +345,7 @@ class OpenAIProvider:
                         if not chunk:
                             break
                         md5.update(chunk)
+                        sha.update(chunk)
                         remaining -= len(chunk)
                     offset += length
                     if size == 0:
@@ -522,6 +353,10 @@ class OpenAIProvider:
         except BaseException:
             self._cancel_upload_quietly(upload_id)
             raise
+        if sha.hexdigest() != sha256:
+            self._cancel_upload_quietly(upload_id)
+            raise ProviderError(f"{path} changed while it was uploaded (sha256 {sha.hexdigest()[:12]}…, planned "
+                                f"{sha256[:12]}…); the upload was cancelled", code="dataset_changed_during_upload")
         cpath = f"/uploads/{upload_id}/complete"
         done = self._request_json("POST", cpath, json={"part_ids": part_ids, "md5": md5.hexdigest()})
         file_obj = done.get("file") if isinstance(done, dict) else None
@@ -537,27 +372,31 @@ class OpenAIProvider:
 
     # ----------------------------------------------------------------- jobs
 
-    def list_jobs(self, metadata: Mapping[str, str] | None = None) -> list[RemoteJob]:
-        """All jobs, newest first, every page; `metadata` filters server-side when supported."""
+    def _list(self, metadata: Mapping[str, str]) -> list[RemoteJob]:
         params: dict[str, Any] = {"limit": max(self.page_size, 1)}
-        wanted = dict(metadata or {})
-        if wanted and self.capabilities.metadata_filter:
-            for k, v in wanted.items():
+        if self.capabilities.metadata_filter:
+            for k, v in metadata.items():
                 params[f"metadata[{k}]"] = v
-        jobs = [self._parse(RemoteJob, o, "GET", "/fine_tuning/jobs")
-                for o in self._paginate("/fine_tuning/jobs", params)]
-        if wanted:
-            # Also filter client-side: cheap, and correct against servers that ignore the filter.
-            jobs = [j for j in jobs if all((j.metadata or {}).get(k) == v for k, v in wanted.items())]
-        return jobs
+        jobs = [self._job(o, "GET", "/fine_tuning/jobs") for o in self._paginate("/fine_tuning/jobs", params)]
+        # Also filter client-side: cheap, and correct against servers that ignore the filter.
+        return [j for j in jobs if all((j.metadata or {}).get(k) == v for k, v in metadata.items())]
+
+    def list_jobs(self, project: str) -> list[RemoteJob]:
+        """This project's jobs, newest first, every page (server-side metadata filter when supported)."""
+        return self._list({META_PROJECT: project})
+
+    def find_jobs(self, identity: Identity) -> list[RemoteJob]:
+        key = self.group_key(identity.project, identity.model, identity.fingerprint)
+        return [j for j in self._list({META_PROJECT: identity.project, META_MODEL: identity.model})
+                if j.group == key]
 
     def get_job(self, job_id: str) -> RemoteJob:
         path = f"/fine_tuning/jobs/{job_id}"
-        return self._parse(RemoteJob, self._request_json("GET", path), "GET", path)  # type: ignore[no-any-return]
+        return self._job(self._request_json("GET", path), "GET", path)
 
     def _job_action(self, job_id: str, action: str) -> RemoteJob:
         path = f"/fine_tuning/jobs/{job_id}/{action}"
-        return self._parse(RemoteJob, self._request_json("POST", path), "POST", path)  # type: ignore[no-any-return]
+        return self._job(self._request_json("POST", path), "POST", path)
 
     def cancel_job(self, job_id: str) -> RemoteJob:
         return self._job_action(job_id, "cancel")
@@ -582,61 +421,20 @@ class OpenAIProvider:
         params = {"limit": max(self.page_size, 1)}
         return [self._parse(JobCheckpoint, o, "GET", path) for o in self._paginate(path, params)]
 
-    def build_job_body(
-        self,
-        *,
-        model: str,
-        training_file: str,
-        validation_file: str | None = None,
-        method: str = "supervised",
-        hyperparameters: Mapping[str, Any] | None = None,
-        suffix: str | None = None,
-        seed: int | None = None,
-        metadata: Mapping[str, str] | None = None,
-        integrations: list[dict[str, Any]] | None = None,
-        grader: dict[str, Any] | None = None,
-        response_format: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        """The exact JSON body `create_job` sends, as a pure function of the arguments.
+    def identity_metadata(self, identity: Identity) -> dict[str, str]:
+        fp = identity.fingerprint if identity.attempt == 1 else f"{identity.fingerprint}+{identity.attempt}"
+        return {META_PROJECT: identity.project, META_MODEL: identity.model, META_FP: fp}
 
-        Method-style body (`method: {type, <type>: {hyperparameters, grader}}`). None values are
-        omitted, and so are hyperparameters set to "auto": omitting one means "auto" to the API,
-        so `auto` and absent give the same body and the same fingerprint. Inputs are deep-copied.
-        """
-        hp = {k: copy.deepcopy(v) for k, v in (hyperparameters or {}).items()
-              if v is not None and v != "auto"}
-        inner: dict[str, Any] = {}
-        if hp:
-            inner["hyperparameters"] = hp
-        if grader is not None:
-            inner["grader"] = copy.deepcopy(grader)
-        if response_format is not None:
-            inner["response_format"] = copy.deepcopy(response_format)
-        method_obj: dict[str, Any] = {"type": method}
-        if inner:
-            method_obj[method] = inner
-        body: dict[str, Any] = {"model": model, "training_file": training_file}
-        if validation_file is not None:
-            body["validation_file"] = validation_file
-        body["method"] = method_obj
-        if suffix is not None:
-            body["suffix"] = suffix
-        if seed is not None:
-            body["seed"] = seed
-        if metadata:
-            body["metadata"] = {str(k): str(v) for k, v in metadata.items()}
-        if integrations:
-            body["integrations"] = copy.deepcopy(list(integrations))
-        return body
-
-    def create_job(self, body: Mapping[str, Any]) -> RemoteJob:
-        """POST the job. Not repeated after an ambiguous failure: that raises with
-        `maybe_committed=True`; retried only on 429/connect errors within `max_retry_wait`."""
+    def create_job(self, body: Mapping[str, Any], identity: Identity, files: Mapping[str, str]) -> RemoteJob:
+        """POST the job with its identity in `metadata`. Not repeated after an ambiguous failure:
+        that raises with `maybe_committed=True`; retried only on 429/connect errors within the budget."""
+        out = bind_files(body, files)
+        out["metadata"] = {**dict(body.get("metadata") or {}), **self.identity_metadata(identity)}
         path = "/fine_tuning/jobs"
-        resp = self._request_json("POST", path, json=dict(body), safe_to_repeat=False)
-        return self._parse(RemoteJob, resp, "POST", path)  # type: ignore[no-any-return]
+        resp = self._request_json("POST", path, json=out, safe_to_repeat=False)
+        return self._job(resp, "POST", path)
 
-    # ----------------------------------------------------------------- models
+    # ----------------------------------------------------------------- models, inference
 
     def list_models(self) -> list[RemoteModel]:
         path = "/models"
@@ -652,6 +450,15 @@ class OpenAIProvider:
 
     def delete_model(self, model_id: str) -> None:
         self._send("DELETE", f"/models/{model_id}")
+
+    def chat(self, model: str, messages: list[dict[str, Any]]) -> str:
+        body = self._request_json("POST", "/chat/completions", json={"model": model, "messages": messages},
+                                  safe_to_repeat=True)
+        try:
+            return str(body["choices"][0]["message"]["content"] or "")
+        except (KeyError, IndexError, TypeError) as exc:
+            raise APIStatusError("POST /chat/completions: no message in the answer", method="POST",
+                                 path="/chat/completions") from exc
 
 
 __all__ = ["DEFAULT_BASE_URL", "GB", "OPENAI_CAPABILITIES", "OpenAIProvider", "parse_retry_after"]

@@ -34,6 +34,11 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         m["actions"] = ModelAction(m["action"]).terraform_actions
         m["before"] = {"fingerprint": m.get("before_fingerprint")} if m.get("before_fingerprint") else None
         m["after"] = m.get("attributes")
+        m["action_reason"] = m["reason"]
+        if m["action"] == "replace":
+            # A replace deletes nothing: the old fine-tuned model stays and stays in history.
+            m["replaces"] = {"fingerprint": m.get("before_fingerprint")}
+            m["replace_paths"] = sorted({c["path"].split(".")[0] for c in m["changes"]})
     doc["has_changes"] = plan.has_changes
     return doc
 
@@ -77,6 +82,8 @@ def summary_line(doc: dict[str, Any]) -> str:
         parts.append(f"{s['adopt']} to adopt")
     if s["orphan"]:
         parts.append(f"{s['orphan']} orphaned")
+    if s.get("cancel"):
+        parts.append(f"{s['cancel']} to cancel")
     line = "Plan: " + ", ".join(parts) + "."
     if s["create"] + s["replace"] + s["retry"]:
         line += f" Estimated cost: {money(doc['cost_usd'], doc['cost_approximate'])}."
@@ -85,14 +92,15 @@ def summary_line(doc: dict[str, Any]) -> str:
 
 def plan_text(plan: Plan, style: Style = plain) -> str:
     doc = plan_json(plan)
-    out = [style(f"ftops plan · project {doc['project']} · provider {doc['provider']} ({doc['endpoint']})"
+    out = [style(f"ftops plan · project {doc['project']} · {_providers_line(doc)}"
                  + (" · offline, from state only" if doc["offline"] else ""), bold=True), ""]
+    multi = len(doc.get("providers") or {}) > 1
     if doc["intents"]:
         out.append(f"An earlier apply was interrupted; {len(doc['intents'])} unconfirmed write(s) resolved "
                    "against the provider:")
         for i in doc["intents"]:
             what = f"upload sha256 {i['key'][:12]}…" if i["kind"] == "upload_file" else \
-                f"job for models.{i['model']} (fingerprint {i['key'][:12]}…)"
+                f"job for models.{i['model']} (identity {i['key'][:16]}…)"
             verdict = f"happened: {i['found']} (adopted)" if i["found"] else "never happened"
             out.append(f"  {what}: {verdict}")
         out.append("")
@@ -102,13 +110,15 @@ def plan_text(plan: Plan, style: Style = plain) -> str:
             tag = {"upload": style("+ upload", fg="green"), "reuse": "  reuse ",
                    "adopt": style("<= adopt", fg="cyan")}[f["action"]]
             where = f" as {f['file_id']}" if f.get("file_id") else ""
-            out.append(f"  {tag}  {f['path']}  ({human_bytes(f['bytes'])}, sha256 {f['sha256'][:12]}…){where}"
+            to = f" to {f['provider']}" if multi else ""
+            out.append(f"  {tag}  {f['path']}{to}  ({human_bytes(f['bytes'])}, sha256 {f['sha256'][:12]}…){where}"
                        f"  for {', '.join(f['models'])}")
         out.append("")
     out.append("Models:")
     for m in doc["models"]:
         act = m["action"]
-        head = f"  {_SIGIL[act]:>3} {m['address']} {_VERB[act]}"
+        on = f" (on {m['provider']})" if multi else ""
+        head = f"  {_SIGIL[act]:>3} {m['address']}{on} {_VERB[act]}"
         color = _COLOR[act]
         out.append(style(head, fg=color) if color else head)
         if act in ("create", "replace", "retry") or m["changes"]:
@@ -123,12 +133,22 @@ def plan_text(plan: Plan, style: Style = plain) -> str:
             out.append(f"        last error: {err.get('code') or ''} {err.get('message') or ''}".rstrip())
         for c in m["changes"]:
             out.append(f"        {c['path']}: {short(c['before'])} → {short(c['after'])}")
+        if act == "create" and m.get("attributes"):
+            out.extend(f"        {line}" for line in _new_attributes(m["attributes"]))
         cost = m.get("cost")
         if act in ("create", "replace", "retry") and cost:
             out.append(f"        {cost['trained_tokens']:,} trained tokens ({cost['n_epochs']} epochs) · "
-                       f"{money(cost['usd'], cost['approximate'])}")
+                       f"{money(cost['usd'], cost['approximate'])}"
+                       + (f" ({cost['note']})" if cost.get("note") else ""))
     if not doc["models"]:
         out.append("  (no models declared)")
+    if doc.get("cancels"):
+        out.append("")
+        out.append("Jobs to cancel (cannot be undone; finished models are never touched):")
+        for k in doc["cancels"]:
+            why = (f"duplicate of {k['kept_job_id']}" if k["reason"] == "cancel_duplicate"
+                   else "superseded by the new declaration")
+            out.append(style(f"    ! cancel job {k['job_id']} of models.{k['name']} ({k['status']}): {why}", fg="red"))
     out.append("")
     for w in doc["warnings"]:
         out.append(style(f"warning[{w['code']}] {w['summary']}", fg="yellow"))
@@ -140,16 +160,44 @@ def plan_text(plan: Plan, style: Style = plain) -> str:
     return "\n".join(out)
 
 
+def _providers_line(doc: dict[str, Any]) -> str:
+    provs = doc.get("providers") or {}
+    if len(provs) <= 1:
+        return f"provider {doc['provider']} ({doc['endpoint']})"
+    return "providers " + ", ".join(f"{n}: {p['type']} ({p['endpoint']})" for n, p in sorted(provs.items()))
+
+
+def _new_attributes(attrs: dict[str, Any]) -> list[str]:
+    """What will be sent for a new model, as Terraform shows a new resource's attributes."""
+    out = []
+    for key in ("provider", "base_model", "method", "training_file", "validation_file", "seed", "suffix"):
+        if attrs.get(key) is not None:
+            out.append(f"+ {key}: {short(attrs[key])}")
+    hp = {k: v for k, v in (attrs.get("hyperparameters") or {}).items() if v not in ("auto", "default")}
+    if hp:
+        out.append("+ hyperparameters: " + ", ".join(f"{k}={v}" for k, v in sorted(hp.items())))
+    if attrs.get("options"):
+        out.append("+ options: " + ", ".join(f"{k}={v}" for k, v in sorted(attrs["options"].items())))
+    return out
+
+
 def plan_markdown(plan: Plan) -> str:
     """For PR comments: a summary line, a table, and the attribute diffs in a details block."""
     doc = plan_json(plan)
     out = [f"### ftops plan — `{doc['project']}` on {doc['provider']}", "", f"**{summary_line(doc)}**", ""]
+    if doc.get("cancels") or any(m["action"] == "replace" for m in doc["models"]):
+        out += ["> [!WARNING]", "> This plan cancels running jobs or replaces models. Cancelling cannot be undone; "
+                "replaced models stay callable until pruned.", ""]
     if doc["models"]:
-        out += ["| model | action | reason | status | est. cost |", "|---|---|---|---|---|"]
+        out += ["| model | provider | action | reason | status | est. cost |", "|---|---|---|---|---|---|"]
         for m in doc["models"]:
             cost = m.get("cost") if m["action"] in ("create", "replace", "retry") else None
-            out.append(f"| `{m['name']}` | {m['action']} | `{m['reason']}` | {m.get('status') or ''} | "
+            out.append(f"| `{m['name']}` | {m['provider']} | {m['action']} | `{m['reason']}` | {m.get('status') or ''} | "
                        f"{money(cost['usd'], cost['approximate']) if cost else ''} |")
+        out.append("")
+    for k in doc.get("cancels") or []:
+        out.append(f"- **cancel** job `{k['job_id']}` of `{k['name']}` ({k['status']}): `{k['reason']}`")
+    if doc.get("cancels"):
         out.append("")
     uploads = [f for f in doc["files"] if f["action"] == "upload"]
     if uploads:

@@ -28,6 +28,7 @@ class FileRecord(_Model):
     bytes: int
     filename: str
     path: str = ""  # last path that had these bytes, relative to the project (informational)
+    provider: str = "default"
 
 
 class JobRecord(_Model):
@@ -35,7 +36,10 @@ class JobRecord(_Model):
 
     job_id: str
     fingerprint: str
-    status: str
+    status: str  # the provider's own word
+    state: str | None = None  # ftops's lifecycle word (providers.JobState); None in older state files
+    attempt: int = 1
+    cancelled_by_ftops: bool = False
     fine_tuned_model: str | None = None
     trained_tokens: int | None = None
     created_at: int | None = None
@@ -47,8 +51,11 @@ class ModelRecord(_Model):
     """The current job of a declared model, what it was built from, and the jobs before it."""
 
     name: str
+    provider: str = "default"
     fingerprint: str
-    seed: int
+    group: str = ""  # the provider's identity group for (project, name, fingerprint)
+    attempt: int = 1
+    seed: int | None = None
     spec: dict[str, Any] = Field(default_factory=dict)  # the fingerprinted job body, for diffs
     job: JobRecord | None = None
     history: list[JobRecord] = Field(default_factory=list)
@@ -58,8 +65,9 @@ class Intent(_Model):
     """A remote write that was started but not yet confirmed; resolved against the remote on the next run."""
 
     kind: Literal["upload_file", "create_job"]
-    key: str  # sha256 for uploads, fingerprint for jobs
+    key: str  # sha256 for uploads; identity group#attempt for jobs (a bare fingerprint in older files)
     model: str = ""
+    provider: str = "default"
     started_at: float
 
 
@@ -74,5 +82,11 @@ class State(_Model):
     models: dict[str, ModelRecord] = Field(default_factory=dict)
     intents: list[Intent] = Field(default_factory=list)
 
-    def file_for(self, sha256: str) -> FileRecord | None:
-        return self.files.get(sha256)
+    @staticmethod
+    def file_key(provider: str, sha256: str) -> str:
+        """Files are keyed by sha256 for the default provider (as before providers had names), and
+        by `provider:sha256` for the others: one dataset is uploaded once to each provider."""
+        return sha256 if provider == "default" else f"{provider}:{sha256}"
+
+    def file_for(self, sha256: str, provider: str = "default") -> FileRecord | None:
+        return self.files.get(self.file_key(provider, sha256))

@@ -68,8 +68,9 @@ def test_defaults_and_auto_equivalence(load: Loader) -> None:
     assert cfg.project == "default"
     p = cfg.provider
     assert (p.type, p.api_key_env, p.timeout, p.max_retries, p.max_retry_wait) == \
-        ("sandbox", "OPENAI_API_KEY", 60, 5, 60)
-    assert (p.rate_limits.job_creates_per_hour, p.rate_limits.file_uploads_per_hour) == (10, 100)
+        ("sandbox", None, 60, 5, 60)
+    # Rate limits in the YAML only override; absent, each provider's declared limits apply.
+    assert (p.rate_limits.job_creates_per_hour, p.rate_limits.file_uploads_per_hour) == (None, None)
     m = cfg.models["bot"]
     assert m.method == "supervised" and m.seed is None and m.metadata == {} and m.integrations == []
     explicit = load(MINIMAL + "    hyperparameters: {n_epochs: auto, batch_size: auto, "
@@ -81,7 +82,10 @@ def test_defaults_and_auto_equivalence(load: Loader) -> None:
 def test_azure_key_env_default(load: Loader) -> None:
     cfg = load(MINIMAL + "provider: {type: azure, base_url: 'https://x.openai.azure.com/openai', "
                          "api_version: 2024-10-21}\n").config
-    assert cfg.provider.api_key_env == "AZURE_OPENAI_API_KEY"
+    # The key variable defaults to the provider's own, declared once in its capabilities.
+    from ftops.providers import PROVIDERS
+    assert cfg.provider.api_key_env is None
+    assert PROVIDERS[cfg.provider.provider_type].capabilities.key_env == "AZURE_OPENAI_API_KEY"
 
 
 def test_models_are_frozen(load: Loader) -> None:

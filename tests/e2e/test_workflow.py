@@ -39,7 +39,10 @@ def test_hyperparameter_change_is_one_replace_and_no_upload(project: Project) ->
     assert (s["upload"], s["create"], s["replace"], s["unchanged"]) == (0, 0, 1, 1)
     plan = project.ftops("plan", "--json").json()
     bot = next(m for m in plan["models"] if m["name"] == "support-bot")
-    assert bot["actions"] == ["delete", "create"] and bot["address"] == "models.support-bot"
+    # A replace deletes nothing (the old model stays in history): Terraform-style actions say so.
+    assert bot["actions"] == ["create"] and bot["address"] == "models.support-bot"
+    assert bot["action_reason"].startswith("replace_because_") and bot["replaces"]["fingerprint"]
+    assert bot["replace_paths"] == ["hyperparameters"]
     assert bot["reason"] == "replace_because_hyperparameters_changed"
     assert [(c["path"], c["before"], c["after"]) for c in bot["changes"]] == [("hyperparameters.n_epochs", 3, 4)]
     _apply(project)
@@ -126,7 +129,7 @@ def test_status_output_and_show(project: Project) -> None:
 def test_markdown_plan_for_pull_requests(project: Project) -> None:
     r = project.ftops("plan", "--markdown")
     assert r.code == 0
-    assert r.out.startswith("### ftops plan") and "| `support-bot` | create | `create_new_model` |" in r.out
+    assert r.out.startswith("### ftops plan") and "| `support-bot` | default | create | `create_new_model` |" in r.out
 
 
 def test_init_creates_a_project_that_plans_and_applies(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -156,7 +159,7 @@ def test_plan_json_and_saved_plans_match_the_committed_schema(project: Project) 
     schema = json.loads((REPO / "schemas" / "plan.schema.json").read_text())
     doc = project.ftops("plan", "--json").json()
     jsonschema.validate(doc, schema)
-    assert doc["format_version"] == "1.0" and doc["has_changes"] is True
+    assert doc["format_version"] == "2.0" and doc["has_changes"] is True
     saved = project.root / "p.json"
     project.ftops("plan", "--out", str(saved))
     jsonschema.validate(json.loads(saved.read_text()), schema)

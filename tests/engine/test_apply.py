@@ -71,9 +71,9 @@ class World:
         ws = Workspace(self.root)
         http = httpx.Client(transport=transport or in_process_transport(self.app),
                             base_url="http://sandbox.local/v1")
-        ws._provider = OpenAIProvider(http, api_key="sk-test", sleep=self.sleeps.append)
+        ws._providers = {"default": OpenAIProvider(http, api_key="sk-test", sleep=self.sleeps.append)}
         res = ws.plan()
-        ex = Executor(ws.provider(), ws.store, res.state, root=ws.root, hash_cache=ws.hash_cache,
+        ex = Executor(ws.providers(), ws.store, res.state, root=ws.root, hash_cache=ws.hash_cache,
                       sleep=self.sleeps.append, max_wait=30,
                       locate=lambda name, keys: ws.loaded.range_of("models", name, *keys))
         try:

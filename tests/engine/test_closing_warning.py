@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime
 
-from ftops.engine.model import Plan, PlanSummary
+from ftops.engine.model import ModelAction, ModelChange, Plan, PlanSummary, ProviderInfo
 from ftops.workspace import openai_closing_warning
 
 
 def _plan(endpoint: str, creates: int) -> Plan:
+    models = [ModelChange(name=f"m{i}", action=ModelAction.CREATE, reason="create_new_model") for i in range(creates)]
     return Plan(project="p", provider="openai", endpoint=endpoint, state_lineage="l", state_serial=0,
+                providers={"default": ProviderInfo(type="openai", endpoint=endpoint)}, models=models,
                 summary=PlanSummary(create=creates))
 
 

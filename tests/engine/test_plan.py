@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from ftops.engine.fingerprint import META_FP, META_MODEL, META_PROJECT, file_placeholder, fingerprint
-from ftops.engine.model import DatasetRef, DesiredModel, FileAction, ModelAction, RemoteSnapshot
-from ftops.engine.plan import build_plan, remote_filename, sha_of_remote_name
-from ftops.providers import RemoteFile, RemoteJob
+from ftops.engine.fingerprint import file_placeholder, fingerprint
+from ftops.engine.model import (
+    DatasetRef,
+    DesiredModel,
+    FileAction,
+    ModelAction,
+    ProviderInfo,
+    ProviderSnapshot,
+    RemoteSnapshot,
+)
+from ftops.engine.plan import build_plan
+from ftops.providers import JobState, RemoteFile, RemoteJob
+from ftops.providers.base import remote_filename, sha_of_remote_name
 from ftops.state import FileRecord, JobRecord, ModelRecord, State
 
 SHA_A = "a" * 64
@@ -21,22 +30,29 @@ def desired(name: str = "bot", sha: str = SHA_A, n_epochs: Any = 3, seed: int = 
             "method": {"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": n_epochs}}},
             "seed": seed}
     fp = fingerprint(body)
-    return DesiredModel(name=name, fingerprint=fp, seed=seed, seed_declared=True, attributes=attrs, body=body,
-                        metadata={META_PROJECT: "p", META_MODEL: name, META_FP: fp},
-                        training=DatasetRef(path="data/t.jsonl", sha256=sha, bytes=100))
+    return DesiredModel(name=name, fingerprint=fp, group=f"p/{name}/{fp}", seed=seed, seed_declared=True,
+                        attributes=attrs, body=body, training=DatasetRef(path="data/t.jsonl", sha256=sha, bytes=100))
 
 
-def job(d: DesiredModel, status: str = "running", jid: str = "ftjob-1", created: int = 1) -> RemoteJob:
-    return RemoteJob(id=jid, status=status, model="gpt-4o-mini-2024-07-18", training_file="file-1",
-                     created_at=created, metadata=dict(d.metadata))
+STATES = {"running": JobState.RUNNING, "queued": JobState.PENDING, "succeeded": JobState.SUCCEEDED,
+          "failed": JobState.FAILED, "cancelled": JobState.CANCELLED}
 
 
-def plan(ds: list[DesiredModel], state: State | None = None, snap: RemoteSnapshot | None = None):  # type: ignore[no-untyped-def]
-    return build_plan(ds, state or State(), snap, project="p", provider="sandbox", endpoint="x")
+def job(d: DesiredModel, status: str = "running", jid: str = "ftjob-1", created: int = 1,
+        attempt: int = 1) -> RemoteJob:
+    """A job as a provider reports it: its own status word, ftops's lifecycle, the identity it carries."""
+    return RemoteJob(id=jid, status=status, state=STATES.get(status, JobState.UNKNOWN),
+                     model="gpt-4o-mini-2024-07-18", training_file="file-1", created_at=created,
+                     group=d.group, attempt=attempt, ftops_model=d.name, ftops_fingerprint=d.fingerprint)
+
+
+def plan(ds: list[DesiredModel], state: State | None = None, snap: RemoteSnapshot | None = None, **kw: Any):  # type: ignore[no-untyped-def]
+    return build_plan(ds, state or State(), snap, project="p",
+                      providers={"default": ProviderInfo(type="openai", endpoint="x")}, **kw)
 
 
 def snap(files: list[RemoteFile] = (), jobs: list[RemoteJob] = ()) -> RemoteSnapshot:  # type: ignore[assignment]
-    return RemoteSnapshot(endpoint="x", files=list(files), jobs=list(jobs))
+    return RemoteSnapshot(providers={"default": ProviderSnapshot(endpoint="x", files=list(files), jobs=list(jobs))})
 
 
 def test_new_model_creates_and_uploads_once_for_shared_dataset() -> None:
@@ -95,8 +111,9 @@ def test_failed_job_is_retried_with_its_error() -> None:
 
 def test_remote_file_found_by_hash_in_name_is_adopted() -> None:
     d = desired()
-    f = RemoteFile(id="file-9", filename=remote_filename("x/t.jsonl", SHA_A), bytes=100, purpose="fine-tune",
-                   status="processed", created_at=1)
+    name = remote_filename("x/t.jsonl", SHA_A)
+    f = RemoteFile(id="file-9", filename=name, bytes=100, purpose="fine-tune", status="processed", created_at=1,
+                   sha256=sha_of_remote_name(name))
     p = plan([d], snap=snap(files=[f]))
     assert p.files[0].action is FileAction.ADOPT and p.files[0].file_id == "file-9"
     assert sha_of_remote_name(f.filename) == SHA_A
@@ -112,7 +129,8 @@ def test_orphan_is_kept_never_deleted() -> None:
 
 def test_offline_plan_uses_state_only() -> None:
     d = desired()
-    st = State(models={"bot": ModelRecord(name="bot", fingerprint=d.fingerprint, seed=1, spec=d.attributes,
+    st = State(models={"bot": ModelRecord(name="bot", fingerprint=d.fingerprint, group=d.group, seed=1,
+                                          spec=d.attributes,
                                           job=JobRecord(job_id="j", fingerprint=d.fingerprint, status="running"))},
                files={SHA_A: FileRecord(sha256=SHA_A, file_id="file-1", bytes=100, filename="t")})
     p = plan([d], st, None)
@@ -129,14 +147,22 @@ def test_plan_is_deterministic_and_serialisable() -> None:
 
 def test_rate_limit_warning_when_plan_needs_more_creates_than_allowed() -> None:
     ds = [desired(f"m{i}", seed=i) for i in range(3)]
-    p = build_plan(ds, State(), snap(), project="p", provider="sandbox", endpoint="x", job_creates_per_hour=2)
+    p = plan(ds, State(), snap(), job_creates_per_hour={"default": 2})
     assert [w["code"] for w in p.warnings] == ["plan.rate_limit"]
 
 
 def test_fingerprint_ignores_metadata_and_file_ids_are_placeholders() -> None:
+    import httpx
+
+    from ftops.providers import OpenAIProvider, TogetherProvider
+
     d = desired()
-    assert fingerprint({**d.body, "metadata": {"team": "x"}}) == d.fingerprint
-    assert fingerprint({**d.body, "seed": 2}) != d.fingerprint
+    openai = OpenAIProvider(httpx.Client(base_url="http://x/v1"), api_key=None)
+    assert fingerprint(openai.fingerprint_material({**d.body, "metadata": {"team": "x"}})) == d.fingerprint
+    assert fingerprint(openai.fingerprint_material({**d.body, "seed": 2})) != d.fingerprint
+    # The same body on another provider is another training: a move is a replace.
+    together = TogetherProvider(httpx.Client(base_url="http://x/v1"), api_key=None)
+    assert fingerprint(together.fingerprint_material(d.body)) != d.fingerprint
 
 
 def test_pending_intents_are_resolved_against_the_snapshot() -> None:
@@ -147,4 +173,9 @@ def test_pending_intents_are_resolved_against_the_snapshot() -> None:
                         Intent(kind="upload_file", key=SHA_B, started_at=0)])
     p = plan([d], st, snap(jobs=[job(d, "queued", "ftjob-7")]))
     assert [(i.kind, i.found) for i in p.intents] == [("create_job", "ftjob-7"), ("upload_file", None)]
+    # Intents written since identities have groups carry group#attempt: attempt 2 is not attempt 1.
+    st2 = State(intents=[Intent(kind="create_job", key=f"{d.group}#2", model="bot", started_at=0),
+                         Intent(kind="create_job", key=f"{d.group}#1", model="bot", started_at=0)])
+    p2 = plan([d], st2, snap(jobs=[job(d, "queued", "ftjob-7")]))
+    assert [i.found for i in p2.intents] == [None, "ftjob-7"]
     assert p.models[0].action is ModelAction.ADOPT  # the crashed create is adopted, never repeated

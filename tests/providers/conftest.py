@@ -59,3 +59,27 @@ def make_provider() -> Callable[..., tuple[OpenAIProvider, Script, list[float]]]
         p = OpenAIProvider(client, api_key=kw.pop("api_key", API_KEY), sleep=sleeps.append, **kw)
         return p, script, sleeps
     return make
+
+
+def sha256_of(path: Any) -> str:
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def upload(p: Any, path: Any, name: str = "t.jsonl", **kw: Any) -> Any:
+    """Upload through the provider interface (the caller knows the bytes' sha256, as the engine does)."""
+    return p.upload_file(path, sha256=sha256_of(path), display_path=name, **kw)
+
+
+def identity(model: str = "bot", fp: str = "F1", attempt: int = 1, project: str = "p") -> Any:
+    from ftops.providers import Identity
+    return Identity(project=project, model=model, fingerprint=fp, attempt=attempt)
+
+
+def body_of(model: str = "gpt-4o-mini-2024-07-18", training_file: str = "file-1", **kw: Any) -> dict[str, Any]:
+    """A create-job body as OpenAIProvider.translate builds it (minimal: model, file, method)."""
+    return {"model": model, "training_file": training_file, "method": {"type": "supervised"}, **kw}

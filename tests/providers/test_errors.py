@@ -21,7 +21,7 @@ from ftops.providers import (
     TransportError,
 )
 
-from .conftest import API_KEY, err, job_json
+from .conftest import API_KEY, body_of, err, identity, job_json, upload
 
 
 @pytest.mark.parametrize("status,cls,diag", [
@@ -55,7 +55,7 @@ def test_status_maps_to_exception_class(make_provider, status, cls, diag):
 def test_auth_errors_are_never_not_found_and_never_retried(make_provider, status):
     p, script, sleeps = make_provider([err(status)])
     with pytest.raises(AuthError) as ei:
-        p.list_jobs()
+        p._list({})
     assert not isinstance(ei.value, NotFoundError)
     assert not ei.value.retryable
     assert "OPENAI_API_KEY" in str(ei.value)
@@ -65,7 +65,7 @@ def test_auth_errors_are_never_not_found_and_never_retried(make_provider, status
 def test_bad_request_names_param_and_hint(make_provider):
     p, _, _ = make_provider([err(400, "Invalid suffix", param="suffix", code="invalid_value")])
     with pytest.raises(BadRequestError) as ei:
-        p.create_job({"model": "m", "training_file": "f"})
+        p.create_job({"model": "m", "training_file": "f"}, identity(), {})
     assert "(param: suffix)" in str(ei.value)
     assert ei.value.to_diagnostic().hint == "check `suffix`"
 
@@ -113,7 +113,7 @@ def test_api_key_never_in_logs_or_errors(make_provider, caplog):
     errors: list[ProviderError] = []
     for _ in range(3):
         with pytest.raises(ProviderError) as ei:
-            p.create_job({"model": "m", "training_file": "f"})
+            p.create_job({"model": "m", "training_file": "f"}, identity(), {})
         errors.append(ei.value)
     assert [type(e) for e in errors] == [AuthenticationError, TransportError, ServerError]
     assert script.requests[0].headers["authorization"] == f"Bearer {API_KEY}"  # it was sent...

@@ -7,7 +7,7 @@ import pytest
 
 from ftops.providers import PaginationError
 
-from .conftest import job_json
+from .conftest import body_of, identity, job_json, upload
 
 
 def pages_of(n_pages: int, per_page: int = 2):
@@ -26,7 +26,7 @@ def pages_of(n_pages: int, per_page: int = 2):
 def test_all_pages_followed_in_order(make_provider):
     respond, ids = pages_of(3)
     p, script, _ = make_provider([respond])
-    assert [j.id for j in p.list_jobs()] == ids
+    assert [j.id for j in p._list({})] == ids
     assert [r.url.params.get("after") for r in script.requests] == [None, "ftjob-001", "ftjob-003"]
 
 
@@ -39,7 +39,7 @@ def test_page_bound_is_an_error_not_an_infinite_loop(make_provider):
                                          "data": [job_json(f"ftjob-{counter['n']}")]})
     p, script, _ = make_provider([endless], max_pages=7)
     with pytest.raises(PaginationError) as ei:
-        p.list_jobs()
+        p._list({})
     assert len(script.requests) == 7
     assert "7 pages" in str(ei.value)
 
@@ -48,7 +48,7 @@ def test_repeating_cursor_stops(make_provider):
     same = httpx.Response(200, json={"object": "list", "has_more": True, "data": [job_json("ftjob-x")]})
     p, script, _ = make_provider([same], max_pages=1000)
     with pytest.raises(PaginationError) as ei:
-        p.list_jobs()
+        p._list({})
     assert len(script.requests) == 2
     assert "repeated" in str(ei.value)
 
@@ -60,7 +60,7 @@ def test_list_jobs_sends_metadata_filter_and_filters_client_side(make_provider):
         job_json("ftjob-c", metadata=None),
     ]}
     p, script, _ = make_provider([httpx.Response(200, json=body)])
-    jobs = p.list_jobs({"ftops_model": "bot", "team": "cx"})
+    jobs = p._list({"ftops_model": "bot", "team": "cx"})
     assert [j.id for j in jobs] == ["ftjob-a"]
     q = script.requests[0].url.params
     assert q["metadata[ftops_model]"] == "bot" and q["metadata[team]"] == "cx"

@@ -16,7 +16,7 @@ from ftops.providers import (
     parse_retry_after,
 )
 
-from .conftest import err, job_json
+from .conftest import body_of, err, identity, job_json, upload
 
 OK_JOB = httpx.Response(200, json=job_json())
 
@@ -65,7 +65,7 @@ def test_attempts_are_bounded_with_jittered_backoff(make_provider):
 def test_total_wait_is_bounded_and_rate_limit_carries_retry_after(make_provider):
     p, script, sleeps = make_provider([err(429, headers={"retry-after": "40"})], max_retry_wait=60)
     with pytest.raises(RateLimitError) as ei:
-        p.list_jobs()
+        p._list({})
     assert sleeps == [40.0]  # a second 40 s wait would exceed the 60 s budget
     assert len(script.requests) == 2
     assert ei.value.retry_after == 40.0
@@ -94,7 +94,7 @@ def test_get_transport_error_after_retries_is_not_maybe_committed(make_provider)
 def test_create_job_lost_response_is_not_retried(make_provider, failure):
     p, script, sleeps = make_provider([failure, OK_JOB])
     with pytest.raises(TransportError) as ei:
-        p.create_job({"model": "m", "training_file": "f"})
+        p.create_job({"model": "m", "training_file": "f"}, identity(), {})
     assert ei.value.maybe_committed and not ei.value.retryable
     assert len(script.requests) == 1 and sleeps == []
     assert "may have been applied" in str(ei.value)
@@ -104,7 +104,7 @@ def test_create_job_lost_response_is_not_retried(make_provider, failure):
 def test_create_job_5xx_is_maybe_committed_and_not_retried(make_provider, status):
     p, script, _ = make_provider([err(status), OK_JOB])
     with pytest.raises(ServerError) as ei:
-        p.create_job({"model": "m", "training_file": "f"})
+        p.create_job({"model": "m", "training_file": "f"}, identity(), {})
     assert ei.value.maybe_committed and not ei.value.retryable
     assert len(script.requests) == 1
 
@@ -112,7 +112,7 @@ def test_create_job_5xx_is_maybe_committed_and_not_retried(make_provider, status
 def test_create_job_retried_when_certainly_not_committed(make_provider):
     p, script, sleeps = make_provider([httpx.ConnectError("refused"),
                                        err(429, headers={"retry-after": "2"}), OK_JOB])
-    assert p.create_job({"model": "m", "training_file": "f"}).id == "ftjob-1"
+    assert p.create_job({"model": "m", "training_file": "f"}, identity(), {}).id == "ftjob-1"
     assert len(script.requests) == 3
     assert sleeps[1] == 2.0
 
@@ -120,7 +120,7 @@ def test_create_job_retried_when_certainly_not_committed(make_provider):
 def test_create_job_long_rate_limit_stops_without_waiting(make_provider):
     p, script, sleeps = make_provider([err(429, headers={"retry-after": "3600"}), OK_JOB], max_retry_wait=60)
     with pytest.raises(RateLimitError) as ei:
-        p.create_job({"model": "m", "training_file": "f"})
+        p.create_job({"model": "m", "training_file": "f"}, identity(), {})
     assert ei.value.retry_after == 3600.0 and not ei.value.maybe_committed
     assert len(script.requests) == 1 and sleeps == []
 
@@ -128,7 +128,7 @@ def test_create_job_long_rate_limit_stops_without_waiting(make_provider):
 def test_connect_error_is_not_maybe_committed(make_provider):
     p, script, _ = make_provider([httpx.ConnectError("refused")], max_retries=2)
     with pytest.raises(TransportError) as ei:
-        p.create_job({"model": "m", "training_file": "f"})
+        p.create_job({"model": "m", "training_file": "f"}, identity(), {})
     assert not ei.value.maybe_committed
     assert len(script.requests) == 3
 
@@ -136,7 +136,7 @@ def test_connect_error_is_not_maybe_committed(make_provider):
 def test_insufficient_quota_is_not_retried(make_provider):
     p, script, sleeps = make_provider([err(429, "You exceeded your current quota", code="insufficient_quota")])
     with pytest.raises(RateLimitError) as ei:
-        p.list_jobs()
+        p._list({})
     assert not ei.value.retryable and "billing" in ei.value.to_diagnostic().hint
     assert len(script.requests) == 1 and sleeps == []
 
@@ -153,5 +153,5 @@ def test_408_retried_for_reads_only(make_provider):
     assert p.get_job("ftjob-1").id == "ftjob-1" and len(script.requests) == 2
     p, script, _ = make_provider([err(408), OK_JOB])
     with pytest.raises(APIStatusError):
-        p.create_job({"model": "m", "training_file": "f"})
+        p.create_job({"model": "m", "training_file": "f"}, identity(), {})
     assert len(script.requests) == 1

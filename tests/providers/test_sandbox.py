@@ -15,6 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.providers.conftest import body_of, identity, sha256_of, upload
+
 from ftops.providers import (
     AuthenticationError,
     BadRequestError,
@@ -82,22 +84,23 @@ def world(tmp_path: Path) -> World:
     return World(tmp_path)
 
 
-def make_job(p: OpenAIProvider, training_file: str, **kw: Any) -> Any:
-    kw.setdefault("metadata", {"ftops_model": "bot"})
-    body = p.build_job_body(model=BASE, training_file=training_file, hyperparameters={"n_epochs": 2}, **kw)
-    return p.create_job(body)
+def make_job(p: OpenAIProvider, training_file: str, *, model: str = "bot", fp: str = "F1", **kw: Any) -> Any:
+    body = body_of(model=BASE, training_file=training_file,
+                   method={"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 2}}}, **kw)
+    return p.create_job(body, identity(model=model, fp=fp), {})
 
 
 def test_files_direct_upload_and_list(world: World):
     p = world.provider()
     f = chat_dataset(world.tmp / "train.jsonl")
     progress: list[tuple[int, int]] = []
-    rf = p.upload_file(f, "sha256-abc.jsonl", on_progress=lambda a, b: progress.append((a, b)))
-    assert rf.id and rf.filename == "sha256-abc.jsonl" and rf.bytes == f.stat().st_size
+    rf = upload(p, f, "data/train.jsonl", on_progress=lambda a, b: progress.append((a, b)))
+    assert rf.id and rf.filename == f"train.sha256-{sha256_of(f)}.jsonl" and rf.bytes == f.stat().st_size
+    assert rf.sha256 == sha256_of(f)
     assert rf.purpose == "fine-tune"
     assert progress[-1] == (f.stat().st_size, f.stat().st_size)
     assert [x.id for x in p.list_files()] == [rf.id]
-    assert p.get_file(rf.id).filename == "sha256-abc.jsonl"
+    assert p.get_file(rf.id).sha256 == sha256_of(f)
     content = world.client(world.app()).get(f"/files/{rf.id}/content", headers={"Authorization": f"Bearer {KEY}"})
     assert content.content == f.read_bytes()
 
@@ -107,8 +110,8 @@ def test_uploads_api_path_assembles_the_same_bytes(world: World):
     f = chat_dataset(world.tmp / "big.jsonl", n=30)
     size = f.stat().st_size
     assert size > 3000  # several parts
-    rf = p.upload_file(f, "big.jsonl")
-    assert rf.bytes == size and rf.filename == "big.jsonl"
+    rf = upload(p, f, "big.jsonl")
+    assert rf.bytes == size and rf.sha256 == sha256_of(f)
     content = world.client(world.app()).get(f"/files/{rf.id}/content", headers={"Authorization": f"Bearer {KEY}"})
     assert content.content == f.read_bytes()
     assert [x.id for x in p.list_files()] == [rf.id]
@@ -116,10 +119,11 @@ def test_uploads_api_path_assembles_the_same_bytes(world: World):
 
 def test_job_lifecycle_events_checkpoints_models(world: World):
     p = world.provider()
-    tf = p.upload_file(chat_dataset(world.tmp / "t.jsonl"), "t.jsonl").id
+    tf = upload(p, chat_dataset(world.tmp / "t.jsonl"), "t.jsonl").id
     job = make_job(p, tf, suffix="support", seed=42)
     assert job.status in {"validating_files", "queued", "running"}
-    assert job.metadata == {"ftops_model": "bot"} and job.seed == 42
+    assert job.metadata == {"ftops_project": "p", "ftops_model": "bot", "ftops_fp": "F1"} and job.seed == 42
+    assert (job.group, job.attempt, job.ftops_model, job.state.value) == ("p/bot/F1", 1, "bot", "pending")
     assert p.get_job(job.id).id == job.id
     world.clock.t += 10 * 24 * 3600
     done = p.get_job(job.id)
@@ -135,7 +139,7 @@ def test_job_lifecycle_events_checkpoints_models(world: World):
 
 def test_cancel_pause_resume(world: World):
     p = world.provider(world.app(time_scale=1.0))
-    tf = p.upload_file(chat_dataset(world.tmp / "t.jsonl"), "t.jsonl").id
+    tf = upload(p, chat_dataset(world.tmp / "t.jsonl"), "t.jsonl").id
     a = make_job(p, tf)
     assert p.cancel_job(a.id).status == "cancelled"
     b = make_job(p, tf)
@@ -155,17 +159,18 @@ def test_cancel_pause_resume(world: World):
 
 def test_list_jobs_metadata_filter_and_pagination(world: World):
     p = world.provider(page_size=2)
-    tf = p.upload_file(chat_dataset(world.tmp / "t.jsonl"), "t.jsonl").id
+    tf = upload(p, chat_dataset(world.tmp / "t.jsonl"), "t.jsonl").id
     app = world.app(job_creates_per_hour=100)
     p = world.provider(app, page_size=2)
-    ids = [make_job(p, tf, metadata={"ftops_model": "bot" if i % 2 else "other", "i": str(i)}).id
-           for i in range(5)]
+    ids = [make_job(p, tf, model="bot" if i % 2 else "other", fp=f"F{i}").id for i in range(5)]
     before = p.requests_sent
-    jobs = p.list_jobs()
+    jobs = p._list({})
     assert [j.id for j in jobs] == list(reversed(ids))  # newest first, all pages
     assert p.requests_sent - before == 3  # 5 jobs, 2 per page
-    assert [j.id for j in p.list_jobs({"ftops_model": "bot"})] == [ids[3], ids[1]]
-    assert [j.id for j in p.list_jobs({"ftops_model": "bot", "i": "1"})] == [ids[1]]
+    assert [j.id for j in p._list({"ftops_model": "bot"})] == [ids[3], ids[1]]
+    assert [j.id for j in p._list({"ftops_model": "bot", "ftops_fp": "F1"})] == [ids[1]]
+    assert [j.id for j in p.list_jobs("p")] == list(reversed(ids))
+    assert [j.id for j in p.list_jobs("another-project")] == []
 
 
 def test_status_errors_from_the_sandbox(world: World, caplog: pytest.LogCaptureFixture):
@@ -173,7 +178,7 @@ def test_status_errors_from_the_sandbox(world: World, caplog: pytest.LogCaptureF
     wrong = "sk-wrong-key-abcdefghijklmnop"
     p = world.provider(api_key=wrong)
     with pytest.raises(AuthenticationError) as ei:
-        p.list_jobs()
+        p._list({})
     assert not isinstance(ei.value, NotFoundError)
     for text in (str(ei.value), repr(ei.value), caplog.text, repr(ei.value.to_diagnostic())):
         assert wrong not in text and wrong[8:] not in text
@@ -181,30 +186,30 @@ def test_status_errors_from_the_sandbox(world: World, caplog: pytest.LogCaptureF
     p = world.provider()
     with pytest.raises(NotFoundError):
         p.get_job("ftjob-doesnotexist")
-    tf = p.upload_file(chat_dataset(world.tmp / "t.jsonl"), "t.jsonl").id
+    tf = upload(p, chat_dataset(world.tmp / "t.jsonl"), "t.jsonl").id
     with pytest.raises(BadRequestError) as bad:
-        p.create_job({"model": BASE, "training_file": tf, "suffix": "x" * 65})
+        p.create_job({"model": BASE, "training_file": tf, "suffix": "x" * 65}, identity(), {})
     assert bad.value.param == "suffix"
     with pytest.raises(BadRequestError) as bad2:
-        p.create_job(p.build_job_body(model=BASE, training_file="file-nope"))
+        p.create_job(body_of(model=BASE, training_file="file-nope"), identity(), {})
     assert bad2.value.param == "training_file"
 
 
 def test_lost_response_on_create_is_not_retried_and_the_job_exists(world: World):
     clean = world.provider()
-    tf = clean.upload_file(chat_dataset(world.tmp / "t.jsonl"), "t.jsonl").id
+    tf = upload(clean, chat_dataset(world.tmp / "t.jsonl"), "t.jsonl").id
     lossy = world.provider(world.app(faults=FaultConfig(lost_response_rate=1.0, seed=1)))
     with pytest.raises(TransportError) as ei:
-        make_job(lossy, tf, metadata={"ftops_model": "bot", "ftops_fp": "F1"})
+        make_job(lossy, tf, fp="F1")
     assert ei.value.maybe_committed and not ei.value.retryable
     assert world.sleeps == []
-    found = clean.list_jobs({"ftops_fp": "F1"})
+    found = clean._list({"ftops_fp": "F1"})
     assert len(found) == 1  # committed server-side exactly once: the engine adopts it
 
 
 def test_lost_response_on_read_is_retried(world: World):
     clean = world.provider()
-    tf = clean.upload_file(chat_dataset(world.tmp / "t.jsonl"), "t.jsonl").id
+    tf = upload(clean, chat_dataset(world.tmp / "t.jsonl"), "t.jsonl").id
     job = make_job(clean, tf)
     flaky = world.provider(world.app(faults=FaultConfig(lost_response_rate=0.5, error_rate=0.3, seed=3)),
                            max_retries=30, max_retry_wait=1e9)
@@ -215,14 +220,14 @@ def test_lost_response_on_read_is_retried(world: World):
 
 def test_rate_limit_on_create_stops_with_retry_after(world: World):
     p = world.provider(world.app(job_creates_per_hour=1), max_retry_wait=60)
-    tf = p.upload_file(chat_dataset(world.tmp / "t.jsonl"), "t.jsonl").id
+    tf = upload(p, chat_dataset(world.tmp / "t.jsonl"), "t.jsonl").id
     make_job(p, tf)
     with pytest.raises(RateLimitError) as ei:
         make_job(p, tf)
     assert ei.value.retry_after is not None and ei.value.retry_after > 60
     assert not ei.value.maybe_committed
     assert world.sleeps == []
-    assert len(p.list_jobs()) == 1
+    assert len(p._list({})) == 1
 
 
 def test_served_sandbox_over_tcp(tmp_path: Path):
@@ -231,9 +236,9 @@ def test_served_sandbox_over_tcp(tmp_path: Path):
     with testing.running_sandbox(tmp_path / "served.db", settings) as base_url:
         assert base_url.startswith("http://127.0.0.1:")
         with OpenAIProvider.from_settings(base_url, KEY, timeout=10.0) as p:
-            rf = p.upload_file(chat_dataset(tmp_path / "t.jsonl"), "t.jsonl")
+            rf = upload(p, chat_dataset(tmp_path / "t.jsonl"), "t.jsonl")
             job = make_job(p, rf.id)
-            assert [j.id for j in p.list_jobs({"ftops_model": "bot"})] == [job.id]
+            assert [j.id for j in p._list({"ftops_model": "bot"})] == [job.id]
             assert p.endpoint == base_url
 
 
@@ -243,13 +248,13 @@ def test_served_sandbox_lost_response_is_maybe_committed(tmp_path: Path):
     lossy_settings = SandboxSettings(api_keys=[KEY], faults=FaultConfig(lost_response_rate=1.0, seed=2))
     with testing.running_sandbox(db, SandboxSettings(api_keys=[KEY])) as clean_url, \
             OpenAIProvider.from_settings(clean_url, KEY, timeout=10.0) as clean:
-        tf = clean.upload_file(chat_dataset(tmp_path / "t.jsonl"), "t.jsonl").id
+        tf = upload(clean, chat_dataset(tmp_path / "t.jsonl"), "t.jsonl").id
         with testing.running_sandbox(db, lossy_settings) as lossy_url, \
                 OpenAIProvider.from_settings(lossy_url, KEY, timeout=10.0, sleep=lambda s: None) as lossy, \
                 pytest.raises(TransportError) as ei:
-            make_job(lossy, tf, metadata={"ftops_fp": "F2"})
+            make_job(lossy, tf, fp="F2")
         assert ei.value.maybe_committed
-        assert len(clean.list_jobs({"ftops_fp": "F2"})) == 1
+        assert len(clean._list({"ftops_fp": "F2"})) == 1
 
 
 def test_every_provider_error_is_a_provider_error():
@@ -281,9 +286,9 @@ def test_azure_provider_against_sandbox_through_an_adapter(world: World):
     adapter = AzureToSandbox(in_process_transport(world.app()))
     client = httpx.Client(transport=adapter, base_url="https://res.openai.azure.com/openai/v1")
     p = AzureOpenAIProvider(client, api_key=KEY, api_version="2025-04-01-preview", sleep=world.sleeps.append)
-    rf = p.upload_file(chat_dataset(world.tmp / "t.jsonl"), "t.jsonl")
-    job = p.create_job(p.build_job_body(model=BASE, training_file=rf.id, metadata={"ftops_model": "az"}))
-    assert [j.id for j in p.list_jobs({"ftops_model": "az"})] == [job.id]
+    rf = upload(p, chat_dataset(world.tmp / "t.jsonl"), "t.jsonl")
+    job = p.create_job(body_of(model=BASE, training_file=rf.id), identity(model="az"), {})
+    assert [j.id for j in p._list({"ftops_model": "az"})] == [job.id]
     assert [f.id for f in p.list_files()] == [rf.id]
     assert adapter.seen and all(path.startswith("/openai/v1/") and key == KEY and
                                 version == "2025-04-01-preview" and not bearer

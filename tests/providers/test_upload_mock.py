@@ -14,7 +14,7 @@ import pytest
 from ftops.providers import OpenAIProvider, TransportError
 
 from . import spec
-from .conftest import API_KEY
+from .conftest import API_KEY, body_of, identity, upload
 
 
 class StreamingServer(httpx.BaseTransport):
@@ -103,7 +103,7 @@ def test_direct_upload_streams_in_constant_memory(tmp_path):
     progress: list[tuple[int, int]] = []
     tracemalloc.start()
     try:
-        rf = p.upload_file(f, "big.jsonl", on_progress=lambda a, b: progress.append((a, b)))
+        rf = upload(p, f, "big.jsonl", on_progress=lambda a, b: progress.append((a, b)))
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -120,9 +120,10 @@ def test_uploads_api_parts_in_order_with_md5(tmp_path, request):
     server = StreamingServer()
     p = provider(server, upload_threshold=1000, upload_part_bytes=3000)
     seen: list[int] = []
-    rf = p.upload_file(f, "b.jsonl", on_progress=lambda a, b: seen.append(a))
+    rf = upload(p, f, "b.jsonl", on_progress=lambda a, b: seen.append(a))
     assert rf.id == "file-big" and rf.bytes == size
-    assert server.upload_req == {"filename": "b.jsonl", "purpose": "fine-tune", "bytes": size,
+    assert server.upload_req == {"filename": f"b.sha256-{hashlib.sha256(data).hexdigest()}.jsonl",
+                                 "purpose": "fine-tune", "bytes": size,
                                  "mime_type": "text/jsonl"}
     assert server.completed is not None
     assert server.completed["part_ids"] == ["part_0", "part_1", "part_2", "part_3"]
@@ -139,7 +140,7 @@ def test_uploads_api_part_lost_response_is_resent(tmp_path):
     data = write_file(f, 5000)
     server = StreamingServer(lose_first_part=True)
     p = provider(server, upload_threshold=1000, upload_part_bytes=3000)
-    p.upload_file(f, "b.jsonl")
+    upload(p, f, "b.jsonl")
     # part_0 was stored but its answer lost: the resent part_1 is used, part_0 is left out
     assert server.completed["part_ids"] == ["part_1", "part_2"]
     assert b"".join(server.part_payload[i] for i in server.completed["part_ids"]) == data
@@ -150,7 +151,7 @@ def test_direct_upload_lost_response_is_not_resent(tmp_path):
     write_file(f, 100)
     server = StreamingServer(fail_direct=True)
     with pytest.raises(TransportError) as ei:
-        provider(server).upload_file(f, "a.jsonl")
+        upload(provider(server), f, "a.jsonl")
     assert ei.value.maybe_committed
     assert server.calls == [("POST", "/files")]
 
@@ -162,6 +163,6 @@ def test_too_large_for_direct_upload_without_uploads_api(tmp_path):
     caps = Capabilities(name="tiny", uploads_api=False, max_file_bytes=1000)
     server = StreamingServer()
     with pytest.raises(ProviderError) as ei:
-        provider(server, capabilities=caps, upload_threshold=500).upload_file(f, "a.jsonl")
+        upload(provider(server, capabilities=caps, upload_threshold=500), f, "a.jsonl")
     assert ei.value.code == "file_too_large"
     assert server.calls == []
