@@ -229,7 +229,8 @@ class TogetherDialect(Dialect):
             self.app.expire_files(conn, now)
             rows = conn.execute("SELECT * FROM files WHERE deleted = 0 AND dialect = ? AND status != 'pending'"
                                 " ORDER BY seq DESC", (self.name,)).fetchall()
-        return self.app.json({"data": [self._file_object(r) for r in rows]})
+        # The core also writes a metrics file per job (OpenAI's result file): not a Together object.
+        return self.app.json({"data": [self._file_object(r) for r in rows if r["purpose"] in FILE_PURPOSES]})
 
     def _start_signed_upload(self, request: Request) -> Response:
         """The SDK's first step: a file id and a signed URL to PUT the bytes to (302)."""
@@ -706,7 +707,7 @@ class TogetherDialect(Dialect):
                 return self.app.json({"estimation_available": False, "unavailable_reason": "eval_file_invalid"})
             eval_tokens = counted * n_evals
         train_total = train_tokens * n_epochs
-        price = round((train_total + eval_tokens) * base.price_per_token(full=full, dpo=dpo), 6)
+        price = round((train_total + eval_tokens) * base.price_per_token(full=full, dpo=dpo), 10)
         return self.app.json({"estimation_available": True, "estimated_total_price": price,
                               "allowed_to_proceed": price <= USER_LIMIT, "user_limit": USER_LIMIT,
                               "estimated_train_token_count": train_total, "estimated_eval_token_count": eval_tokens})
@@ -777,7 +778,7 @@ class TogetherDialect(Dialect):
         return self.app.json({
             "id": secrets.token_hex(8), "object": "chat.completion", "created": int(now), "model": model,
             "prompt": [],
-            "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None, "seed": DEFAULT_SEED,
+            "choices": [{"index": 0, "finish_reason": "stop", "seed": DEFAULT_SEED,
                          "message": {"role": "assistant", "content": answer, "tool_calls": []}}],
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                       "total_tokens": prompt_tokens + completion_tokens},
