@@ -496,7 +496,7 @@ def dataset_check(c: Ctx, files: tuple[Path, ...], base_model: str | None, metho
 
 @cli.group()
 def sandbox() -> None:
-    """The built-in emulator of the OpenAI fine-tuning API."""
+    """The built-in emulator of providers' fine-tuning APIs (OpenAI, Together AI)."""
 
 
 @sandbox.command("serve")
@@ -509,7 +509,8 @@ def sandbox() -> None:
 @click.option("--api-key", "api_keys", multiple=True, help="Accepted key (repeatable; default: any).")
 def sandbox_serve(host: str, port: int, db: Path, time_scale: float | None, faults: str | None,
                   api_keys: tuple[str, ...]) -> None:
-    """Serve the sandbox under /v1 (point OPENAI_BASE_URL or the openai SDK at it)."""
+    """Serve every sandbox dialect on one port: OpenAI at /v1 (point OPENAI_BASE_URL or the openai SDK
+    at it), Together AI at /together/v1 (the together SDK takes base_url http://HOST:PORT/together)."""
     from ftops.sandbox import serve
 
     db.parent.mkdir(parents=True, exist_ok=True)

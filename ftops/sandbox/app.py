@@ -1,8 +1,15 @@
-"""The sandbox WSGI app: OpenAI's files, uploads, fine-tuning, models and chat endpoints under /v1.
+"""The sandbox WSGI app: one emulator core that mounts one dialect per provider by URL prefix.
 
-Each request: authenticate, maybe inject a fault, then one database transaction that first
-advances the simulation to `clock()` and then performs the action. A lost-response fault raises
-`LostResponse` only after that transaction committed.
+OpenAI's dialect answers under `/v1`, Together's under `/together/v1` (see
+`ftops.sandbox.dialects`). Each request: find the dialect and endpoint, let the dialect
+authenticate it, maybe inject a fault, then run the dialect's handler, which does its work in one
+database transaction (`SandboxApp.tx`) that first advances the simulation to `clock()`. A
+lost-response fault raises `LostResponse` only after that transaction committed. Errors are
+`ApiError`s, rendered by the dialect that owns the URL.
+
+What lives here is shared by every dialect: the store, the clock, the simulation, fault
+injection, rate limits, file bytes (hashing, committing, expiry) and the deterministic "chat with
+a fine-tuned model" answer.
 """
 
 from __future__ import annotations
@@ -11,72 +18,35 @@ import hashlib
 import json
 import math
 import os
-import random
 import re
-import secrets
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
-from werkzeug.routing import Map, Rule
+from werkzeug.routing import EndpointPrefix, Map, Submount
 from werkzeug.wrappers import Request, Response
 
-from ftops.sandbox.catalog import BASE_MODELS, resolve_base_model
 from ftops.sandbox.errors import ApiError, bad_request, not_found
 from ftops.sandbox.faults import FaultInjector, LostResponse
-from ftops.sandbox.lifecycle import (
-    VALIDATE_BASE_S,
-    VALIDATE_PER_MB_S,
-    Simulation,
-    render_job,
-    timestamp,
-)
+from ftops.sandbox.lifecycle import Simulation
 from ftops.sandbox.settings import SandboxSettings
-from ftops.sandbox.store import Store, fsync_dir, insert_file, new_id
+from ftops.sandbox.store import Store, fsync_dir, insert_file
 
-__all__ = ["SandboxApp"]
+if TYPE_CHECKING:
+    from ftops.sandbox.dialects import Dialect
+
+__all__ = ["SandboxApp", "int_arg"]
 
 MB = 1024 * 1024
-FILE_MAX_BYTES = 512 * MB
-PART_MAX_BYTES = 64 * MB
-UPLOAD_MAX_BYTES = 8 * 1024 * MB
-UPLOAD_TTL_S = 3600.0
-FILE_PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
-UPLOAD_PURPOSES = FILE_PURPOSES
 WINDOW_S = 3600.0
-_AUTH_MISSING = (
-    "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer "
-    "auth (i.e. Authorization: Bearer YOUR_KEY), or as the password field (with blank username) if you're "
-    "accessing the API from your browser and are prompted for a username. You can obtain an API key from "
-    "https://platform.openai.com/account/api-keys."
-)
-
-_URLS = Map([
-    Rule("/v1/files", endpoint="files", methods=["GET", "POST"]),
-    Rule("/v1/files/<file_id>", endpoint="file", methods=["GET", "DELETE"]),
-    Rule("/v1/files/<file_id>/content", endpoint="file_content", methods=["GET"]),
-    Rule("/v1/uploads", endpoint="uploads", methods=["POST"]),
-    Rule("/v1/uploads/<upload_id>/parts", endpoint="upload_parts", methods=["POST"]),
-    Rule("/v1/uploads/<upload_id>/complete", endpoint="upload_complete", methods=["POST"]),
-    Rule("/v1/uploads/<upload_id>/cancel", endpoint="upload_cancel", methods=["POST"]),
-    Rule("/v1/fine_tuning/jobs", endpoint="jobs", methods=["GET", "POST"]),
-    Rule("/v1/fine_tuning/jobs/<job_id>", endpoint="job", methods=["GET"]),
-    Rule("/v1/fine_tuning/jobs/<job_id>/cancel", endpoint="job_cancel", methods=["POST"]),
-    Rule("/v1/fine_tuning/jobs/<job_id>/pause", endpoint="job_pause", methods=["POST"]),
-    Rule("/v1/fine_tuning/jobs/<job_id>/resume", endpoint="job_resume", methods=["POST"]),
-    Rule("/v1/fine_tuning/jobs/<job_id>/events", endpoint="job_events", methods=["GET"]),
-    Rule("/v1/fine_tuning/jobs/<job_id>/checkpoints", endpoint="job_checkpoints", methods=["GET"]),
-    Rule("/v1/models", endpoint="models", methods=["GET"]),
-    Rule("/v1/models/<path:model>", endpoint="model", methods=["GET", "DELETE"]),
-    Rule("/v1/chat/completions", endpoint="chat_completions", methods=["POST"]),
-], strict_slashes=False)
 
 
-def _int_arg(request: Request, name: str, default: int, low: int, high: int) -> int:
+def int_arg(request: Request, name: str, default: int, low: int, high: int) -> int:
+    """An integer query parameter within [low, high], or a 400."""
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
@@ -90,33 +60,18 @@ def _int_arg(request: Request, name: str, default: int, low: int, high: int) -> 
     return value
 
 
-def _file_object(row: sqlite3.Row) -> dict[str, Any]:
-    obj: dict[str, Any] = {
-        "object": "file",
-        "id": row["id"],
-        "bytes": row["bytes"],
-        "created_at": timestamp(row["created_at"]),
-        "filename": row["filename"],
-        "purpose": row["purpose"],
-        "status": row["status"],
-    }
-    if row["expires_at"] is not None:
-        obj["expires_at"] = timestamp(row["expires_at"])
-    return obj
-
-
-def _mask_key(key: str) -> str:
-    return key[:3] + "*" * max(0, len(key) - 7) + key[-4:] if len(key) > 7 else "*" * len(key)
-
-
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
-def _words(text: str) -> set[str]:
+def words(text: str) -> set[str]:
     return {w.lower() for w in _WORD.findall(text)}
 
 
-def _text_of(content: Any) -> str:
+def count_words(text: str) -> int:
+    return len(_WORD.findall(text))
+
+
+def text_of(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
@@ -125,66 +80,75 @@ def _text_of(content: Any) -> str:
 
 
 class SandboxApp:
-    """A WSGI app emulating OpenAI's fine-tuning API, with its state in `db_path`.
+    """A WSGI app emulating providers' fine-tuning APIs, with its state in `db_path`.
 
     `clock` (seconds since the epoch) drives every timestamp and the job simulation; tests inject
-    one to walk a job through its lifecycle without sleeping.
+    one to walk a job through its lifecycle without sleeping. `dialects` defaults to every dialect
+    the sandbox knows (`ftops.sandbox.dialects.default_dialects`).
     """
 
     def __init__(self, db_path: Path, *, settings: SandboxSettings | None = None,
-                 clock: Callable[[], float] | None = None) -> None:
+                 clock: Callable[[], float] | None = None,
+                 dialects: Iterable[type[Dialect]] | None = None) -> None:
+        from ftops.sandbox.dialects import default_dialects
+
         self.settings = settings or SandboxSettings()
         self.clock: Callable[[], float] = clock or time.time
         self.store = Store(Path(db_path))
         self.faults = FaultInjector(self.settings.faults)
+        self.dialects: list[Dialect] = [cls(self) for cls in (dialects or default_dialects())]
+        self._by_name = {d.name: d for d in self.dialects}
+        # Longest prefix first, so "/together/v1" wins over "/v1" for a URL that matches no rule.
+        self._by_prefix = sorted(self.dialects, key=lambda d: len(d.prefix), reverse=True)
+        self._urls = Map([Submount(d.prefix, [EndpointPrefix(f"{d.name}.", d.rules())]) for d in self.dialects],
+                         strict_slashes=False)
+
+    def dialect(self, name: str) -> Dialect:
+        return self._by_name[name]
+
+    def _dialect_for(self, path: str) -> Dialect:
+        for d in self._by_prefix:
+            if path == d.prefix or path.startswith(d.prefix + "/"):
+                return d
+        return self._by_name.get("openai", self.dialects[0])
 
     # -- WSGI --------------------------------------------------------------------------------
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         request = Request(environ)
         started = time.monotonic()
+        dialect = self._dialect_for(request.path)
         lost = False
         try:
-            adapter = _URLS.bind_to_environ(environ)
+            adapter = self._urls.bind_to_environ(environ)
             try:
                 endpoint, values = adapter.match()
             except HTTPException:
                 raise ApiError(404, f"Invalid URL ({request.method} {request.path})") from None
-            self._authenticate(request)
+            name, _, handler = str(endpoint).partition(".")
+            dialect = self._by_name[name]
+            dialect.authenticate(request, handler)
             decision = self.faults.decide()
             if decision.before is not None:
                 raise decision.before
             lost = decision.lose_response
-            response = getattr(self, f"_h_{endpoint}")(request, **values)
+            response: Response = getattr(dialect, f"h_{handler}")(request, **values)
         except ApiError as exc:
-            response = self._json(exc.body(), exc.status)
-            for key, value in exc.headers.items():
-                response.headers[key] = value
+            response = dialect.error_response(exc)
         except RequestEntityTooLarge:
-            response = self._json(ApiError(413, "Request body too large.").body(), 413)
+            response = dialect.error_response(ApiError(413, "Request body too large."))
         if lost:
             raise LostResponse(f"{request.method} {request.path}: response dropped after the action committed")
-        response.headers["x-request-id"] = "req_" + secrets.token_hex(16)
-        response.headers["openai-organization"] = f"org-{self.settings.org}"
-        response.headers["openai-version"] = "2020-10-01"
-        response.headers["openai-processing-ms"] = str(int((time.monotonic() - started) * 1000))
+        dialect.decorate(response, started)
         body: Iterable[bytes] = response(environ, start_response)
         return body
 
-    def _json(self, body: Any, status: int = 200) -> Response:
+    # -- shared services for dialects -----------------------------------------------------------
+    @staticmethod
+    def json(body: Any, status: int = 200) -> Response:
         return Response(json.dumps(body), status=status, mimetype="application/json")
 
-    def _authenticate(self, request: Request) -> None:
-        header = request.headers.get("Authorization", "")
-        scheme, _, key = header.partition(" ")
-        key = key.strip()
-        if scheme.lower() != "bearer" or not key:
-            raise ApiError(401, _AUTH_MISSING)
-        if self.settings.api_keys is not None and key not in self.settings.api_keys:
-            raise ApiError(401, f"Incorrect API key provided: {_mask_key(key)}. You can find your API key at "
-                                "https://platform.openai.com/account/api-keys.", code="invalid_api_key")
-
     @contextmanager
-    def _tx(self) -> Iterator[tuple[sqlite3.Connection, float, Simulation]]:
+    def tx(self) -> Iterator[tuple[sqlite3.Connection, float, Simulation]]:
         """One transaction, with the world advanced to now before the action runs."""
         with self.store.write() as conn:
             now = self.clock()
@@ -192,7 +156,8 @@ class SandboxApp:
             sim.advance(now)
             yield conn, now, sim
 
-    def _json_body(self, request: Request) -> dict[str, Any]:
+    @staticmethod
+    def json_body(request: Request) -> dict[str, Any]:
         try:
             body = json.loads(request.get_data(cache=True) or b"{}")
         except (ValueError, UnicodeDecodeError):
@@ -202,7 +167,9 @@ class SandboxApp:
             raise bad_request("The request body must be a JSON object.")
         return body
 
-    def _rate_limit(self, conn: sqlite3.Connection, now: float, kind: str, limit: int, what: str) -> None:
+    def rate_limit(self, conn: sqlite3.Connection, now: float, kind: str, limit: int, what: str) -> None:
+        """Refuse (429) a `kind` of action done `limit` times in the last hour; the caller records
+        the action with `record_rate_event` once it succeeded."""
         conn.execute("DELETE FROM rate_events WHERE kind = ? AND at <= ?", (kind, now - WINDOW_S))
         rows = conn.execute("SELECT at FROM rate_events WHERE kind = ? ORDER BY at", (kind,)).fetchall()
         if len(rows) >= limit:
@@ -214,8 +181,11 @@ class SandboxApp:
                 headers={"Retry-After": str(math.ceil(wait)), "retry-after-ms": str(math.ceil(wait * 1000))},
             )
 
-    # -- files ---------------------------------------------------------------------------------
-    def _copy_hashed(self, sources: Iterable[Any], tmp: Path, limit: int) -> tuple[int, str, str]:
+    @staticmethod
+    def record_rate_event(conn: sqlite3.Connection, now: float, kind: str) -> None:
+        conn.execute("INSERT INTO rate_events(kind, at) VALUES (?, ?)", (kind, now))
+
+    def copy_hashed(self, sources: Iterable[Any], tmp: Path, limit: int) -> tuple[int, str, str]:
         """Concatenate readable sources into `tmp` (fsynced), refusing more than `limit` bytes;
         returns (size, sha256, md5). One pass: files and completed uploads are hashed as written."""
         sha, md5, size = hashlib.sha256(), hashlib.md5(), 0
@@ -237,449 +207,72 @@ class SandboxApp:
             raise
         return size, sha.hexdigest(), md5.hexdigest()
 
-    def _tmp_path(self, object_id: str) -> Path:
+    def tmp_path(self, object_id: str) -> Path:
         return self.store.files_dir / f"{object_id}.tmp"
 
-    def _commit_file(self, conn: sqlite3.Connection, tmp: Path, *, file_id: str, now: float, size: int,
-                     filename: str, purpose: str, sha256: str, expires_at: float | None) -> sqlite3.Row:
-        self._rate_limit(conn, now, "file_upload", self.settings.file_uploads_per_hour, "file uploads")
-        insert_file(conn, file_id=file_id, created_at=now, size=size, filename=filename, purpose=purpose,
-                    sha256=sha256, expires_at=expires_at)
-        conn.execute("INSERT INTO rate_events(kind, at) VALUES ('file_upload', ?)", (now,))
+    def place_file(self, tmp: Path, file_id: str) -> None:
+        """Move fsynced bytes to their final place (inside the caller's transaction)."""
         os.replace(tmp, self.store.file_path(file_id))
         fsync_dir(self.store.files_dir)
+
+    def commit_file(self, conn: sqlite3.Connection, tmp: Path, *, dialect: str, file_id: str, now: float,
+                    size: int, filename: str, purpose: str, sha256: str, expires_at: float | None,
+                    extra: dict[str, Any] | None = None) -> sqlite3.Row:
+        """Record an uploaded file (rate-limited per dialect) and move its bytes in place."""
+        kind = "file_upload" if dialect == "openai" else f"{dialect}:file_upload"
+        self.rate_limit(conn, now, kind, self.settings.file_uploads_per_hour, "file uploads")
+        insert_file(conn, file_id=file_id, created_at=now, size=size, filename=filename, purpose=purpose,
+                    sha256=sha256, expires_at=expires_at, dialect=dialect,
+                    extra=json.dumps(extra) if extra is not None else None)
+        self.record_rate_event(conn, now, kind)
+        self.place_file(tmp, file_id)
         row: sqlite3.Row = conn.execute("SELECT * FROM files WHERE id = ?", (file_id,)).fetchone()
         return row
 
-    @staticmethod
-    def _check_purpose(purpose: str | None, filename: str, allowed: tuple[str, ...], filename_param: str) -> str:
-        if not purpose:
-            raise bad_request("Missing required parameter: 'purpose'.", param="purpose",
-                              code="missing_required_parameter")
-        if purpose not in allowed:
-            raise bad_request(f"'{purpose}' is not one of {list(allowed)} - 'purpose'", param="purpose",
-                              code="invalid_value")
-        if purpose == "fine-tune" and not filename.lower().endswith(".jsonl"):
-            raise bad_request("Invalid file format for Fine-Tuning API. Must be .jsonl", param=filename_param,
-                              code="invalid_file_format")
-        return purpose
-
-    @staticmethod
-    def _expires_after(value: Any, param: str) -> float | None:
-        """Seconds from `expires_after` ({"anchor": "created_at", "seconds": N}) or None."""
-        if value is None:
-            return None
-        try:
-            anchor, seconds = value["anchor"], int(value["seconds"])
-        except (KeyError, TypeError, ValueError):
-            raise bad_request("'expires_after' needs 'anchor' and integer 'seconds'.", param=param,
-                              code="invalid_value") from None
-        if anchor != "created_at" or not 3600 <= seconds <= 2592000:
-            raise bad_request("'expires_after' must have anchor 'created_at' and seconds in [3600, 2592000].",
-                              param=param, code="invalid_value")
-        return float(seconds)
-
-    def _h_files(self, request: Request) -> Response:
-        if request.method == "POST":
-            return self._create_file(request)
-        purpose = request.args.get("purpose")
-        limit = _int_arg(request, "limit", 10000, 1, 10000)
-        order = request.args.get("order", "desc")
-        if order not in ("asc", "desc"):
-            raise bad_request("Invalid 'order': expected 'asc' or 'desc'.", param="order", code="invalid_value")
-        after = request.args.get("after")
-        with self._tx() as (conn, now, _):
-            self._expire_files(conn, now)
-            rows = conn.execute(
-                "SELECT * FROM files WHERE deleted = 0 AND (? IS NULL OR purpose = ?) ORDER BY seq "
-                + ("ASC" if order == "asc" else "DESC"), (purpose, purpose)).fetchall()
-        if after:
-            ids = [r["id"] for r in rows]
-            rows = rows[ids.index(after) + 1:] if after in ids else []
-        page = rows[:limit]
-        data = [_file_object(r) for r in page]
-        return self._json({"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
-                           "last_id": data[-1]["id"] if data else None, "has_more": len(rows) > limit})
-
-    def _create_file(self, request: Request) -> Response:
-        request.max_content_length = FILE_MAX_BYTES + MB
-        upload = request.files.get("file")
-        purpose = request.form.get("purpose")
-        if upload is None:
-            raise bad_request("Missing required parameter: 'file'.", param="file", code="missing_required_parameter")
-        filename = os.path.basename(upload.filename or "") or "upload"
-        self._check_purpose(purpose, filename, FILE_PURPOSES, "file")
-        expires = None
-        if "expires_after[anchor]" in request.form or "expires_after[seconds]" in request.form:
-            expires = self._expires_after({"anchor": request.form.get("expires_after[anchor]"),
-                                           "seconds": request.form.get("expires_after[seconds]")}, "expires_after")
-        file_id = new_id("file-")
-        tmp = self._tmp_path(file_id)
-        size, sha, _ = self._copy_hashed([upload.stream], tmp, FILE_MAX_BYTES)
-        try:
-            with self._tx() as (conn, now, _):
-                row = self._commit_file(conn, tmp, file_id=file_id, now=now, size=size, filename=filename,
-                                        purpose=str(purpose), sha256=sha,
-                                        expires_at=now + expires if expires else None)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return self._json(_file_object(row))
-
-    def _expire_files(self, conn: sqlite3.Connection, now: float) -> None:
+    def expire_files(self, conn: sqlite3.Connection, now: float) -> None:
         for row in conn.execute("SELECT id FROM files WHERE deleted = 0 AND expires_at IS NOT NULL "
                                 "AND expires_at <= ?", (now,)).fetchall():
-            self._delete_file(conn, row["id"])
+            self.delete_file(conn, row["id"])
 
-    def _delete_file(self, conn: sqlite3.Connection, file_id: str) -> None:
+    def delete_file(self, conn: sqlite3.Connection, file_id: str) -> None:
         conn.execute("UPDATE files SET deleted = 1 WHERE id = ?", (file_id,))
         self.store.file_path(file_id).unlink(missing_ok=True)
 
-    def _file_row(self, conn: sqlite3.Connection, file_id: str, now: float) -> sqlite3.Row:
-        self._expire_files(conn, now)
-        row: sqlite3.Row | None = conn.execute("SELECT * FROM files WHERE id = ? AND deleted = 0",
-                                               (file_id,)).fetchone()
-        if row is None:
-            raise not_found(f"No such File object: {file_id}", param="id")
+    def file_row(self, conn: sqlite3.Connection, dialect: str, file_id: str, now: float) -> sqlite3.Row | None:
+        """A live file of `dialect`, or None (another dialect's file is as absent as a missing one)."""
+        self.expire_files(conn, now)
+        row: sqlite3.Row | None = conn.execute(
+            "SELECT * FROM files WHERE id = ? AND deleted = 0 AND dialect = ?", (file_id, dialect)).fetchone()
         return row
 
-    def _h_file(self, request: Request, file_id: str) -> Response:
-        with self._tx() as (conn, now, _):
-            row = self._file_row(conn, file_id, now)
-            if request.method == "DELETE":
-                self._delete_file(conn, file_id)
-                return self._json({"id": file_id, "object": "file", "deleted": True})
-        return self._json(_file_object(row))
-
-    def _h_file_content(self, request: Request, file_id: str) -> Response:
-        with self._tx() as (conn, now, _):
-            self._file_row(conn, file_id, now)
-            data = self.store.file_path(file_id).read_bytes()
-        return Response(data, mimetype="application/octet-stream")
-
-    # -- uploads -------------------------------------------------------------------------------
-    def _upload_row(self, conn: sqlite3.Connection, upload_id: str, now: float) -> sqlite3.Row:
-        row: sqlite3.Row | None = conn.execute("SELECT * FROM uploads WHERE id = ?", (upload_id,)).fetchone()
-        if row is None:
-            raise not_found(f"Upload {upload_id} not found.", param="upload_id")
-        if row["status"] == "pending" and row["expires_at"] <= now:
-            conn.execute("UPDATE uploads SET status = 'expired' WHERE id = ?", (upload_id,))
-            self._drop_parts(conn, upload_id)
-            row = conn.execute("SELECT * FROM uploads WHERE id = ?", (upload_id,)).fetchone()
+    def job_row(self, conn: sqlite3.Connection, dialect: str, job_id: str) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = conn.execute("SELECT * FROM jobs WHERE id = ? AND dialect = ?",
+                                               (job_id, dialect)).fetchone()
         return row
 
-    def _drop_parts(self, conn: sqlite3.Connection, upload_id: str) -> None:
-        for part in conn.execute("SELECT id FROM upload_parts WHERE upload_id = ?", (upload_id,)).fetchall():
-            self.store.part_path(part["id"]).unlink(missing_ok=True)
-
-    def _upload_object(self, conn: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
-        file_obj = None
-        if row["file_id"]:
-            file_row = conn.execute("SELECT * FROM files WHERE id = ?", (row["file_id"],)).fetchone()
-            file_obj = _file_object(file_row) if file_row is not None else None
-        return {"object": "upload", "id": row["id"], "created_at": timestamp(row["created_at"]),
-                "filename": row["filename"], "bytes": row["bytes"], "purpose": row["purpose"],
-                "status": row["status"], "expires_at": timestamp(row["expires_at"]), "file": file_obj}
-
-    @staticmethod
-    def _require_pending(row: sqlite3.Row) -> None:
-        if row["status"] != "pending":
-            raise bad_request(f"Upload {row['id']} is {row['status']}; only a pending upload accepts this.",
-                              param="upload_id", code="invalid_upload_status")
-
-    def _h_uploads(self, request: Request) -> Response:
-        body = self._json_body(request)
-        for key in body:
-            if key not in ("filename", "purpose", "bytes", "mime_type", "expires_after"):
-                raise bad_request(f"Unrecognized request argument supplied: {key}", param=key,
-                                  code="unknown_parameter")
-        for key in ("filename", "purpose", "bytes", "mime_type"):
-            if body.get(key) in (None, ""):
-                raise bad_request(f"Missing required parameter: '{key}'.", param=key,
-                                  code="missing_required_parameter")
-        size = body["bytes"]
-        if not isinstance(size, int) or isinstance(size, bool) or not 0 < size <= UPLOAD_MAX_BYTES:
-            raise bad_request("'bytes' must be a positive integer of at most 8 GB.", param="bytes",
-                              code="invalid_value")
-        filename = os.path.basename(str(body["filename"]))
-        purpose = self._check_purpose(str(body["purpose"]), filename, UPLOAD_PURPOSES, "filename")
-        file_expires = self._expires_after(body.get("expires_after"), "expires_after")  # applies to the File
-        upload_id = new_id("upload_")
-        with self._tx() as (conn, now, _):
-            conn.execute(
-                "INSERT INTO uploads(id, created_at, filename, bytes, purpose, mime_type, status, expires_at,"
-                " file_expires_s) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
-                (upload_id, now, filename, size, purpose, str(body["mime_type"]), now + UPLOAD_TTL_S, file_expires))
-            row = conn.execute("SELECT * FROM uploads WHERE id = ?", (upload_id,)).fetchone()
-            return self._json(self._upload_object(conn, row))
-
-    def _h_upload_parts(self, request: Request, upload_id: str) -> Response:
-        request.max_content_length = PART_MAX_BYTES + MB
-        data = request.files.get("data")
-        if data is None:
-            raise bad_request("Missing required parameter: 'data'.", param="data", code="missing_required_parameter")
-        part_id = new_id("part_")
-        tmp = self._tmp_path(part_id)
-        size, _, _ = self._copy_hashed([data.stream], tmp, PART_MAX_BYTES)
-        try:
-            with self._tx() as (conn, now, _):
-                row = self._upload_row(conn, upload_id, now)
-                self._require_pending(row)
-                used = conn.execute("SELECT COALESCE(SUM(bytes), 0) FROM upload_parts WHERE upload_id = ?",
-                                    (upload_id,)).fetchone()[0]
-                if used + size > UPLOAD_MAX_BYTES:
-                    raise bad_request("An upload may hold at most 8 GB of parts.", param="data",
-                                      code="upload_too_large")
-                conn.execute("INSERT INTO upload_parts(id, upload_id, created_at, bytes) VALUES (?, ?, ?, ?)",
-                             (part_id, upload_id, now, size))
-                os.replace(tmp, self.store.part_path(part_id))
-        finally:
-            tmp.unlink(missing_ok=True)
-        return self._json({"object": "upload.part", "id": part_id, "created_at": timestamp(now), "upload_id": upload_id})
-
-    def _h_upload_complete(self, request: Request, upload_id: str) -> Response:
-        body = self._json_body(request)
-        part_ids = body.get("part_ids")
-        md5_expected = body.get("md5")
-        if not isinstance(part_ids, list) or not all(isinstance(p, str) for p in part_ids):
-            raise bad_request("Missing required parameter: 'part_ids' (a list of part ids).", param="part_ids",
-                              code="missing_required_parameter")
-        if len(set(part_ids)) != len(part_ids):
-            raise bad_request("'part_ids' lists a part more than once.", param="part_ids", code="invalid_value")
-        file_id = new_id("file-")
-        with self._tx() as (conn, now, _):
-            row = self._upload_row(conn, upload_id, now)
-            self._require_pending(row)
-            parts = {p["id"]: p for p in conn.execute("SELECT * FROM upload_parts WHERE upload_id = ?",
-                                                      (upload_id,)).fetchall()}
-            for pid in part_ids:
-                if pid not in parts:
-                    raise bad_request(f"Part {pid} does not belong to upload {upload_id}.", param="part_ids",
-                                      code="invalid_value")
-            total = sum(parts[p]["bytes"] for p in part_ids)
-            if total != row["bytes"]:
-                raise bad_request(f"The upload was created for {row['bytes']} bytes but the parts given hold "
-                                  f"{total} bytes.", param="part_ids", code="upload_size_mismatch")
-            tmp = self._tmp_path(file_id)
-            try:
-                with ExitStack() as stack:
-                    sources = [stack.enter_context(open(self.store.part_path(pid), "rb")) for pid in part_ids]
-                    _, sha, md5 = self._copy_hashed(sources, tmp, UPLOAD_MAX_BYTES)
-                if md5_expected is not None and str(md5_expected).lower() != md5:
-                    raise bad_request("The md5 checksum given does not match the uploaded bytes.", param="md5",
-                                      code="checksum_mismatch")
-                self._commit_file(conn, tmp, file_id=file_id, now=now, size=total, filename=row["filename"],
-                                  purpose=row["purpose"], sha256=sha,
-                                  expires_at=now + row["file_expires_s"] if row["file_expires_s"] else None)
-            finally:
-                tmp.unlink(missing_ok=True)
-            conn.execute("UPDATE uploads SET status = 'completed', file_id = ? WHERE id = ?", (file_id, upload_id))
-            self._drop_parts(conn, upload_id)
-            row = conn.execute("SELECT * FROM uploads WHERE id = ?", (upload_id,)).fetchone()
-            return self._json(self._upload_object(conn, row))
-
-    def _h_upload_cancel(self, request: Request, upload_id: str) -> Response:
-        with self._tx() as (conn, now, _):
-            row = self._upload_row(conn, upload_id, now)
-            self._require_pending(row)
-            conn.execute("UPDATE uploads SET status = 'cancelled' WHERE id = ?", (upload_id,))
-            self._drop_parts(conn, upload_id)
-            row = conn.execute("SELECT * FROM uploads WHERE id = ?", (upload_id,)).fetchone()
-            return self._json(self._upload_object(conn, row))
-
-    # -- fine-tuning jobs ------------------------------------------------------------------------
-    def _job_row(self, conn: sqlite3.Connection, job_id: str) -> sqlite3.Row:
-        row: sqlite3.Row | None = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        if row is None:
-            raise not_found(f"Could not find fine-tuning job: {job_id}", param="fine_tuning_job_id",
-                            code="fine_tuning_job_not_found")
-        return row
-
-    def _h_jobs(self, request: Request) -> Response:
-        if request.method == "POST":
-            return self._create_job(request)
-        limit = _int_arg(request, "limit", 20, 1, 100)
-        after = request.args.get("after")
-        wanted: dict[str, str] = {}
-        for key, value in request.args.items(multi=True):
-            match = re.fullmatch(r"metadata\[(.+)\]", key)
-            if match:
-                wanted[match.group(1)] = value
-        with self._tx() as (conn, _, _sim):
-            if after:
-                self._job_row(conn, after)
-            rows = conn.execute(
-                "SELECT * FROM jobs WHERE (? IS NULL OR seq < (SELECT seq FROM jobs WHERE id = ?)) ORDER BY seq DESC",
-                (after, after)).fetchall()
-        if wanted:
-            rows = [r for r in rows
-                    if all((json.loads(r["metadata"]) if r["metadata"] else {}).get(k) == v for k, v in wanted.items())]
-        page = rows[:limit]
-        return self._json({"object": "list", "data": [render_job(r, self.settings.org) for r in page],
-                           "has_more": len(rows) > limit})
-
-    def _create_job(self, request: Request) -> Response:
-        from ftops.sandbox.validation import validate_create_job
-
-        body = self._json_body(request)
-        job_id = new_id("ftjob-")
-        with self._tx() as (conn, now, sim):
-            self._rate_limit(conn, now, "job_create", self.settings.job_creates_per_hour, "fine-tuning job creations")
-            spec = validate_create_job(conn, body, now, self.settings.closes_on)
-            seed = spec["seed"] if spec["seed"] is not None else random.Random(job_id).randrange(2**31 - 1)
-            sizes = conn.execute("SELECT COALESCE(SUM(bytes), 0) FROM files WHERE id IN (?, ?)",
-                                 (spec["training_file"], spec["validation_file"])).fetchone()[0]
-            validate_s = (VALIDATE_BASE_S + VALIDATE_PER_MB_S * sizes / MB) / self.settings.time_scale
-            conn.execute(
-                "INSERT INTO jobs(id, short_id, created_at, status, model, training_file, validation_file, method,"
-                " legacy_hp, suffix, seed, metadata, integrations, validate_until)"
-                " VALUES (?, ?, ?, 'validating_files', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (job_id, new_id("", 8), now, spec["model"], spec["training_file"], spec["validation_file"],
-                 json.dumps(spec["method"]), int(spec["legacy_hp"]), spec["suffix"], seed,
-                 json.dumps(spec["metadata"]) if spec["metadata"] is not None else None,
-                 json.dumps(spec["integrations"]) if spec["integrations"] else None, now + validate_s))
-            conn.execute("INSERT INTO rate_events(kind, at) VALUES ('job_create', ?)", (now,))
-            sim.event(job_id, now, f"Created fine-tuning job: {job_id}")
-            files = spec["training_file"] + (f" and validation file: {spec['validation_file']}"
-                                             if spec["validation_file"] else "")
-            sim.event(job_id, now, f"Validating training file: {files}")
-            row = self._job_row(conn, job_id)
-        return self._json(render_job(row, self.settings.org))
-
-    def _h_job(self, request: Request, job_id: str) -> Response:
-        with self._tx() as (conn, _, _sim):
-            row = self._job_row(conn, job_id)
-        return self._json(render_job(row, self.settings.org))
-
-    def _job_action(self, job_id: str, action: str) -> Response:
-        allowed = {"cancel": ("validating_files", "queued", "running", "paused"), "pause": ("running",),
-                   "resume": ("paused",)}[action]
-        with self._tx() as (conn, now, sim):
-            row = self._job_row(conn, job_id)
-            if row["status"] not in allowed:
-                raise bad_request(f"Job {job_id} is {row['status']} and cannot be {action}{'l' if action == 'cancel' else ''}ed.",
-                                  param="fine_tuning_job_id", code="invalid_job_status")
-            getattr(sim, action)(row, now)
-            row = self._job_row(conn, job_id)
-        return self._json(render_job(row, self.settings.org))
-
-    def _h_job_cancel(self, request: Request, job_id: str) -> Response:
-        return self._job_action(job_id, "cancel")
-
-    def _h_job_pause(self, request: Request, job_id: str) -> Response:
-        return self._job_action(job_id, "pause")
-
-    def _h_job_resume(self, request: Request, job_id: str) -> Response:
-        return self._job_action(job_id, "resume")
-
-    def _job_page(self, request: Request, job_id: str, table: str, default_limit: int) -> tuple[list[sqlite3.Row], bool]:
-        """One page of a job's events or checkpoints, newest first, after the `after` cursor."""
-        limit = _int_arg(request, "limit", default_limit, 1, 1000)
-        after = request.args.get("after")
-        with self._tx() as (conn, _, _sim):
-            self._job_row(conn, job_id)
-            rows = conn.execute(
-                f"SELECT * FROM {table} WHERE job_id = ? AND (? IS NULL OR seq < (SELECT seq FROM {table} WHERE id = ?))"
-                " ORDER BY seq DESC LIMIT ?", (job_id, after, after, limit + 1)).fetchall()
-        return rows[:limit], len(rows) > limit
-
-    def _h_job_events(self, request: Request, job_id: str) -> Response:
-        rows, has_more = self._job_page(request, job_id, "events", 20)
-        data = []
-        for r in rows:
-            event: dict[str, Any] = {"object": "fine_tuning.job.event", "id": r["id"],
-                                     "created_at": timestamp(r["created_at"]), "level": r["level"],
-                                     "message": r["message"], "type": r["type"]}
-            event["data"] = json.loads(r["data"]) if r["data"] else {}
-            data.append(event)
-        return self._json({"object": "list", "data": data, "has_more": has_more})
-
-    def _h_job_checkpoints(self, request: Request, job_id: str) -> Response:
-        rows, has_more = self._job_page(request, job_id, "checkpoints", 10)
-        data = [{"object": "fine_tuning.job.checkpoint", "id": r["id"], "created_at": timestamp(r["created_at"]),
-                 "fine_tuned_model_checkpoint": r["model"], "fine_tuning_job_id": job_id,
-                 "metrics": json.loads(r["metrics"]), "step_number": r["step_number"]} for r in rows]
-        return self._json({"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
-                           "last_id": data[-1]["id"] if data else None, "has_more": has_more})
-
-    # -- models ----------------------------------------------------------------------------------
-    def _h_models(self, request: Request) -> Response:
-        with self._tx() as (conn, _, _sim):
-            tuned = conn.execute("SELECT * FROM models WHERE deleted = 0 ORDER BY created").fetchall()
-        data = [{"id": m.id, "object": "model", "created": m.created, "owned_by": m.owned_by,
-                 "shutdown_date": m.shutdown_date} for m in BASE_MODELS]
-        data += [{"id": r["id"], "object": "model", "created": timestamp(r["created"]), "owned_by": r["owned_by"],
-                  "shutdown_date": None} for r in tuned]
-        return self._json({"object": "list", "data": data})
-
-    def _model_missing(self, model: str) -> ApiError:
-        return not_found(f"The model '{model}' does not exist or you do not have access to it.", param="model",
-                         code="model_not_found")
-
-    def _h_model(self, request: Request, model: str) -> Response:
-        with self._tx() as (conn, _, _sim):
-            row = conn.execute("SELECT * FROM models WHERE id = ? AND deleted = 0", (model,)).fetchone()
-            base = resolve_base_model(model)
-            if request.method == "DELETE":
-                if row is None:
-                    if base is not None:
-                        raise ApiError(403, f"You do not have permission to delete the base model {model}.",
-                                       param="model", code="model_not_deletable")
-                    raise self._model_missing(model)
-                conn.execute("UPDATE models SET deleted = 1 WHERE id = ?", (model,))
-                return self._json({"id": model, "object": "model", "deleted": True})
+    def tuned_job_of(self, conn: sqlite3.Connection, dialect: str, model: str) -> str | None:
+        """The job that trained `model` (a fine-tuned model or one of its checkpoints) in `dialect`."""
+        row = conn.execute("SELECT job_id FROM models WHERE id = ? AND deleted = 0 AND dialect = ?",
+                           (model, dialect)).fetchone()
         if row is not None:
-            return self._json({"id": row["id"], "object": "model", "created": timestamp(row["created"]),
-                               "owned_by": row["owned_by"], "shutdown_date": None})
-        if base is not None:
-            return self._json({"id": model, "object": "model", "created": base.created, "owned_by": base.owned_by,
-                               "shutdown_date": base.shutdown_date})
-        raise self._model_missing(model)
+            return str(row["job_id"])
+        ckpt = conn.execute("SELECT c.job_id FROM checkpoints c JOIN jobs j ON j.id = c.job_id "
+                            "WHERE c.model = ? AND j.dialect = ?", (model, dialect)).fetchone()
+        return str(ckpt["job_id"]) if ckpt is not None else None
 
-    # -- chat completions ----------------------------------------------------------------------------
-    def _h_chat_completions(self, request: Request) -> Response:
-        body = self._json_body(request)
-        model = body.get("model")
-        messages = body.get("messages")
-        if not isinstance(model, str) or not model:
-            raise bad_request("Missing required parameter: 'model'.", param="model", code="missing_required_parameter")
-        if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
-            raise bad_request("'messages' must be a non-empty list of message objects.", param="messages",
-                              code="invalid_value")
-        if body.get("stream"):
-            raise bad_request("The sandbox does not stream chat completions.", param="stream", code="invalid_value")
-        with self._tx() as (conn, now, _sim):
-            job_id = None
-            row = conn.execute("SELECT job_id FROM models WHERE id = ? AND deleted = 0", (model,)).fetchone()
-            if row is not None:
-                job_id = row["job_id"]
-            else:
-                ckpt = conn.execute("SELECT job_id FROM checkpoints WHERE model = ?", (model,)).fetchone()
-                job_id = ckpt["job_id"] if ckpt is not None else None
-            if job_id is None:
-                if resolve_base_model(model) is not None:
-                    raise bad_request(f"The sandbox only answers fine-tuned models, not the base model {model}.",
-                                      param="model", code="model_not_supported")
-                raise self._model_missing(model)
-            job = self._job_row(conn, job_id)
-            training = self.store.file_path(job["training_file"])
-            answer = self._nearest_answer(training, messages)
-        prompt_tokens = sum(len(_WORD.findall(_text_of(m.get("content")))) + 4 for m in messages)
-        completion_tokens = len(_WORD.findall(answer))
-        return self._json({
-            "id": "chatcmpl-" + secrets.token_hex(12), "object": "chat.completion", "created": int(now),
-            "model": model, "system_fingerprint": "fp_sandbox",
-            "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
-                         "message": {"role": "assistant", "content": answer, "refusal": None, "annotations": []}}],
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                      "total_tokens": prompt_tokens + completion_tokens},
-        })
+    def answer_chat(self, conn: sqlite3.Connection, job_id: str, messages: list[dict[str, Any]]) -> str:
+        job = conn.execute("SELECT training_file FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if job is None:
+            raise not_found(f"Could not find fine-tuning job: {job_id}")
+        return self.nearest_answer(self.store.file_path(job["training_file"]), messages)
 
     @staticmethod
-    def _nearest_answer(training: Path, messages: list[dict[str, Any]]) -> str:
-        """The assistant reply of the training example whose user turns share most words with the
-        last user message (Jaccard overlap; first example wins ties)."""
+    def nearest_answer(training: Path, messages: list[dict[str, Any]]) -> str:
+        """The reply of the training example whose prompt shares most words with the last user
+        message (Jaccard overlap; first example wins ties). Chat, preference and prompt/completion
+        examples all count."""
         users = [m for m in messages if m.get("role") == "user"] or messages
-        query = _words(_text_of(users[-1].get("content")))
+        query = words(text_of(users[-1].get("content")))
         best_score, best_answer = -1.0, ""
         if not training.is_file():  # training file deleted since: nothing to imitate
             return ""
@@ -692,16 +285,19 @@ class SandboxApp:
                 if not isinstance(example, dict):
                     continue
                 turns = example.get("messages") or (example.get("input") or {}).get("messages") or []
-                prompt = " ".join(_text_of(t.get("content")) for t in turns
+                prompt = " ".join(text_of(t.get("content")) for t in turns
                                   if isinstance(t, dict) and t.get("role") == "user")
                 replies = [t for t in turns if isinstance(t, dict) and t.get("role") == "assistant"]
                 preferred = example.get("preferred_output") or []
                 replies += [t for t in preferred if isinstance(t, dict)]
+                if isinstance(example.get("prompt"), str) and isinstance(example.get("completion"), str):
+                    prompt = example["prompt"]
+                    replies = [{"content": example["completion"]}]
                 if not replies:
                     continue
-                words = _words(prompt)
-                union = query | words
-                score = len(query & words) / len(union) if union else 0.0
+                found = words(prompt)
+                union = query | found
+                score = len(query & found) / len(union) if union else 0.0
                 if score > best_score:
-                    best_score, best_answer = score, _text_of(replies[-1].get("content"))
+                    best_score, best_answer = score, text_of(replies[-1].get("content"))
         return best_answer

@@ -1,4 +1,5 @@
-"""Job lifecycle derived from time: no daemon, every request first advances the world to `now`.
+"""Job lifecycle derived from time, shared by every dialect: no daemon, every request first
+advances the world to `now`.
 
 `Simulation.advance(now)` replays, in time order, every transition that should have happened
 since the last request (validation done, queue slot free, training finished), writing the
@@ -10,6 +11,14 @@ Timeline of a job (durations divided by `SandboxSettings.time_scale`):
 validating_files (VALIDATE_BASE_S + size) -> queued (at least QUEUE_MIN_S, and until one of
 `max_running_jobs` slots is free) -> running (RUN_BASE_S + trained tokens / model throughput)
 -> succeeded. Pause stops the running clock and frees the slot; resume re-queues.
+
+These are the core's neutral states (stored in `jobs.status`): validating_files, queued,
+running, paused, succeeded, failed, cancelled. Each dialect maps them to its own words when it
+renders a job (Together: pending, queued, running, compressing, uploading, completed, …). Events
+carry a neutral `kind` (created, validating, validated, started, resumed, metrics, checkpoint,
+model_created, completed, failed, cancelled, paused) that dialects word as they please; the
+stored `message` is OpenAI's wording. The output model name is chosen by the dialect when the job
+is created (`jobs.output_name`).
 """
 
 from __future__ import annotations
@@ -25,7 +34,7 @@ from ftops.sandbox.settings import SandboxSettings
 from ftops.sandbox.store import Store, insert_file, new_id, write_bytes_atomic
 from ftops.sandbox.validation import base_model_of
 
-__all__ = ["Simulation", "metrics_at", "render_job", "resolve_hyperparameters"]
+__all__ = ["Simulation", "method_hyperparameters", "metrics_at", "resolve_hyperparameters", "timestamp"]
 
 VALIDATE_BASE_S = 20.0
 VALIDATE_PER_MB_S = 1.0
@@ -97,38 +106,6 @@ def method_hyperparameters(method: dict[str, Any]) -> dict[str, Any]:
     return hp
 
 
-def render_job(row: sqlite3.Row, org: str) -> dict[str, Any]:
-    """The FineTuningJob object of one job row."""
-    method = json.loads(row["method"])
-    hp = method_hyperparameters(method)
-    legacy = {k: hp.get(k, "auto") for k in ("batch_size", "learning_rate_multiplier", "n_epochs")}
-    estimated: int | None = None
-    if row["status"] == "running":
-        estimated = timestamp(row["segment_start"] + row["run_seconds"] - row["elapsed_before"])
-    return {
-        "object": "fine_tuning.job",
-        "id": row["id"],
-        "model": row["model"],
-        "created_at": timestamp(row["created_at"]),
-        "finished_at": timestamp(row["finished_at"]),
-        "fine_tuned_model": row["fine_tuned_model"],
-        "organization_id": f"org-{org}",
-        "result_files": [row["result_file"]] if row["result_file"] else [],
-        "status": row["status"],
-        "validation_file": row["validation_file"],
-        "training_file": row["training_file"],
-        "hyperparameters": legacy,
-        "trained_tokens": row["trained_tokens"] if row["status"] == "succeeded" else None,
-        "error": json.loads(row["error"]) if row["error"] else None,
-        "user_provided_suffix": row["suffix"],
-        "seed": row["seed"],
-        "estimated_finish": estimated,
-        "integrations": json.loads(row["integrations"]) if row["integrations"] else [],
-        "metadata": json.loads(row["metadata"]) if row["metadata"] else None,
-        "method": method,
-    }
-
-
 class Simulation:
     """Advances the jobs of one database to a point in time, inside the caller's transaction."""
 
@@ -150,10 +127,13 @@ class Simulation:
         return row
 
     def event(self, job_id: str, at: float, message: str, *, level: str = "info", type: str = "message",
-              data: dict[str, Any] | None = None) -> None:
+              data: dict[str, Any] | None = None, kind: str | None = None) -> None:
+        """Record an event; `kind` is the neutral name dialects render (see the module docstring)."""
         self.conn.execute(
-            "INSERT INTO events(id, job_id, created_at, level, message, type, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (new_id("ftevent-"), job_id, at, level, message, type, json.dumps(data) if data is not None else None),
+            "INSERT INTO events(id, job_id, created_at, level, message, type, data, kind)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (new_id("ftevent-"), job_id, at, level, message, type, json.dumps(data) if data is not None else None,
+             kind),
         )
 
     def _sim_time(self) -> float:
@@ -211,7 +191,7 @@ class Simulation:
             failure, this_report = self._check_file(file_id, param, method_type, job["model"])
             if failure is not None:
                 self._update(job["id"], status="failed", error=json.dumps(failure), finished_at=t)
-                self.event(job["id"], t, failure["message"], level="error")
+                self.event(job["id"], t, failure["message"], level="error", kind="failed")
                 return
             if param == "training_file":
                 report = this_report
@@ -222,14 +202,14 @@ class Simulation:
         steps_per_epoch = max(1, math.ceil(n_examples / hp["batch_size"]))
         trained_tokens = int(report.stats.trained_tokens_per_epoch) * hp["n_epochs"]
         base = base_model_of(job["model"])
-        throughput = base.tokens_per_second if base else 400.0
+        throughput = job["tokens_per_second"] or (base.tokens_per_second if base else 400.0)
         self._update(
             job["id"], status="queued", method=json.dumps(method), n_examples=n_examples,
             steps_per_epoch=steps_per_epoch, n_epochs=hp["n_epochs"], total_steps=steps_per_epoch * hp["n_epochs"],
             trained_tokens=trained_tokens, run_seconds=self._scaled(RUN_BASE_S + trained_tokens / throughput),
             queued_at=t, eligible_at=t + self._scaled(QUEUE_MIN_S),
         )
-        self.event(job["id"], t, "Files validated, moving job to queued state")
+        self.event(job["id"], t, "Files validated, moving job to queued state", kind="validated")
 
     def _check_file(self, file_id: str, param: str, method_type: str,
                     model: str) -> tuple[dict[str, Any] | None, Any]:
@@ -261,7 +241,7 @@ class Simulation:
     def _start(self, job: sqlite3.Row, t: float) -> None:
         message = "Fine-tuning job started" if job["elapsed_before"] == 0 else "Fine-tuning job resumed training"
         self._update(job["id"], status="running", segment_start=t)
-        self.event(job["id"], t, message)
+        self.event(job["id"], t, message, kind="started" if job["elapsed_before"] == 0 else "resumed")
 
     def progress(self, job: sqlite3.Row, t: float, *, final: bool = False) -> None:
         """Write the metric events and checkpoints of the steps done by `t` (job must be running);
@@ -286,7 +266,7 @@ class Simulation:
                     message += f", validation loss={m['valid_loss']:.4f}"
                 data: dict[str, Any] = {"step": step, "total_steps": total,
                                         **{k: v for k, v in m.items() if k != "step"}}
-                self.event(job["id"], at, message, type="metrics", data=data)
+                self.event(job["id"], at, message, type="metrics", data=data, kind="metrics")
             if is_epoch_end and step // spe > n_epochs - CHECKPOINT_EPOCHS:
                 self._checkpoint(job, step, at, with_valid)
         self._update(job["id"], last_step=step_now)
@@ -301,9 +281,13 @@ class Simulation:
             "INSERT INTO checkpoints(id, job_id, created_at, step_number, metrics, model) VALUES (?, ?, ?, ?, ?, ?)",
             (new_id("ftckpt-"), job["id"], at, step, json.dumps(m), name),
         )
-        self.event(job["id"], at, f"Checkpoint created at step {step}")
+        self.event(job["id"], at, f"Checkpoint created at step {step}", kind="checkpoint", data={"step": step})
 
     def model_name(self, job: sqlite3.Row) -> str:
+        """The fine-tuned model's name: chosen by the dialect at creation; rows made before
+        dialects existed (all OpenAI's) get OpenAI's `ft:{base}:{org}:{suffix}:{id}`."""
+        if job["output_name"]:
+            return str(job["output_name"])
         base = base_model_of(job["model"])
         base_id = base.id if base else job["model"]
         return f"ft:{base_id}:{self.settings.org}:{job['suffix'] or ''}:{job['short_id']}"
@@ -322,30 +306,30 @@ class Simulation:
         file_id = new_id("file-")
         write_bytes_atomic(self.store.file_path(file_id), data)
         insert_file(self.conn, file_id=file_id, created_at=t, size=len(data), filename="step_metrics.csv",
-                    purpose="fine-tune-results", sha256=hashlib.sha256(data).hexdigest())
+                    purpose="fine-tune-results", sha256=hashlib.sha256(data).hexdigest(), dialect=job["dialect"])
         name = self.model_name(job)
-        self.conn.execute("INSERT OR REPLACE INTO models(id, created, owned_by, job_id) VALUES (?, ?, ?, ?)",
-                          (name, t, f"org-{self.settings.org}", job["id"]))
+        self.conn.execute("INSERT OR REPLACE INTO models(id, created, owned_by, job_id, dialect) VALUES (?, ?, ?, ?, ?)",
+                          (name, t, f"org-{self.settings.org}", job["id"], job["dialect"]))
         self._update(job["id"], status="succeeded", finished_at=t, fine_tuned_model=name, result_file=file_id)
-        self.event(job["id"], t, f"New fine-tuned model created: {name}")
-        self.event(job["id"], t, "The job has successfully completed")
+        self.event(job["id"], t, f"New fine-tuned model created: {name}", kind="model_created")
+        self.event(job["id"], t, "The job has successfully completed", kind="completed")
 
     # -- actions requested by clients (caller has advanced to `now`) -----------------------------
     def cancel(self, job: sqlite3.Row, now: float) -> None:
         if job["status"] == "running":
             self.progress(job, now)
         self._update(job["id"], status="cancelled", finished_at=now)
-        self.event(job["id"], now, "Fine-tuning job cancelled")
+        self.event(job["id"], now, "Fine-tuning job cancelled", kind="cancelled")
         self.advance(now)
 
     def pause(self, job: sqlite3.Row, now: float) -> None:
         self.progress(job, now)
         elapsed = job["elapsed_before"] + (now - job["segment_start"])
         self._update(job["id"], status="paused", elapsed_before=elapsed, segment_start=None)
-        self.event(job["id"], now, "Fine-tuning job paused")
+        self.event(job["id"], now, "Fine-tuning job paused", kind="paused")
         self.advance(now)
 
     def resume(self, job: sqlite3.Row, now: float) -> None:
         self._update(job["id"], status="queued", queued_at=now, eligible_at=now)
-        self.event(job["id"], now, "Fine-tuning job resumed")
+        self.event(job["id"], now, "Fine-tuning job resumed", kind="resumed")
         self.advance(now)

@@ -1,4 +1,4 @@
-"""Served mode: the same app on a threaded HTTP server (werkzeug), for any OpenAI client."""
+"""Served mode: the same app on a threaded HTTP server (werkzeug), every dialect on one port."""
 
 from __future__ import annotations
 
@@ -69,7 +69,9 @@ def serve(*, host: str, port: int, db_path: Path, time_scale: float | None, faul
     except OSError as exc:
         raise FtopsError(error("sandbox.cannot_listen", f"cannot listen on {host}:{port}", str(exc),
                                hint="pick another --port, or 0 for any free port")) from exc
-    echo(f"ftops sandbox serving OpenAI-compatible API at http://{host}:{server.port}/v1 (db: {db_path})")
+    root = f"http://{host}:{server.port}"
+    echo(f"ftops sandbox serving on {root} (db: {db_path}): "
+         + ", ".join(f"{d.name} at {root}{d.prefix}" for d in app.dialects))
     if settings.faults.enabled:
         echo(f"fault injection on: {settings.faults}")
     try:

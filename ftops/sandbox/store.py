@@ -1,4 +1,7 @@
-"""SQLite state of the sandbox: one database, file bytes on disk beside it.
+"""SQLite state of the sandbox: one database for every dialect, file bytes on disk beside it.
+
+Files, uploads, jobs and models carry the `dialect` that created them (`openai`, `together`, …):
+a dialect only ever sees its own rows, so a Together client never lists OpenAI's jobs.
 
 Several processes may share one database (two `ftops apply` runs on one project), so every
 request runs in one `BEGIN IMMEDIATE` transaction: the simulation step and the action commit
@@ -16,7 +19,17 @@ from pathlib import Path
 
 __all__ = ["Store"]
 
-SCHEMA_VERSION = 1
+# Columns added after version 1; a version-1 database gains them (its rows are OpenAI's).
+_ADDED_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
+    "files": (("dialect", "TEXT NOT NULL DEFAULT 'openai'"), ("extra", "TEXT")),
+    "uploads": (("dialect", "TEXT NOT NULL DEFAULT 'openai'"),),
+    "jobs": (("dialect", "TEXT NOT NULL DEFAULT 'openai'"), ("output_name", "TEXT"),
+             ("tokens_per_second", "REAL"), ("extra", "TEXT")),
+    "events": (("kind", "TEXT"),),
+    "models": (("dialect", "TEXT NOT NULL DEFAULT 'openai'"),),
+}
+
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -30,7 +43,9 @@ CREATE TABLE IF NOT EXISTS files (
     status TEXT NOT NULL,
     expires_at REAL,
     sha256 TEXT NOT NULL,
-    deleted INTEGER NOT NULL DEFAULT 0
+    deleted INTEGER NOT NULL DEFAULT 0,
+    dialect TEXT NOT NULL DEFAULT 'openai',
+    extra TEXT
 );
 CREATE TABLE IF NOT EXISTS uploads (
     id TEXT PRIMARY KEY,
@@ -42,7 +57,8 @@ CREATE TABLE IF NOT EXISTS uploads (
     status TEXT NOT NULL,
     expires_at REAL NOT NULL,
     file_expires_s REAL,
-    file_id TEXT
+    file_id TEXT,
+    dialect TEXT NOT NULL DEFAULT 'openai'
 );
 CREATE TABLE IF NOT EXISTS upload_parts (
     id TEXT PRIMARY KEY,
@@ -80,7 +96,11 @@ CREATE TABLE IF NOT EXISTS jobs (
     fine_tuned_model TEXT,
     result_file TEXT,
     error TEXT,
-    finished_at REAL
+    finished_at REAL,
+    dialect TEXT NOT NULL DEFAULT 'openai',
+    output_name TEXT,
+    tokens_per_second REAL,
+    extra TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status);
 CREATE TABLE IF NOT EXISTS events (
@@ -91,7 +111,8 @@ CREATE TABLE IF NOT EXISTS events (
     level TEXT NOT NULL,
     message TEXT NOT NULL,
     type TEXT NOT NULL,
-    data TEXT
+    data TEXT,
+    kind TEXT
 );
 CREATE INDEX IF NOT EXISTS events_job ON events(job_id, seq);
 CREATE TABLE IF NOT EXISTS checkpoints (
@@ -109,7 +130,8 @@ CREATE TABLE IF NOT EXISTS models (
     created REAL NOT NULL,
     owned_by TEXT NOT NULL,
     job_id TEXT NOT NULL,
-    deleted INTEGER NOT NULL DEFAULT 0
+    deleted INTEGER NOT NULL DEFAULT 0,
+    dialect TEXT NOT NULL DEFAULT 'openai'
 );
 CREATE TABLE IF NOT EXISTS rate_events (kind TEXT NOT NULL, at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS rate_events_kind ON rate_events(kind, at);
@@ -132,7 +154,13 @@ class Store:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
-            conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
+            for table, columns in _ADDED_COLUMNS.items():
+                have = {r["name"] for r in conn.execute(f"PRAGMA table_info({table})").fetchall()}
+                for name, decl in columns:
+                    if name not in have:
+                        conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
+            conn.execute("CREATE INDEX IF NOT EXISTS jobs_dialect ON jobs(dialect, seq)")
+            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)",
                          (str(SCHEMA_VERSION),))
 
     def _connect(self) -> sqlite3.Connection:
@@ -201,12 +229,14 @@ def new_id(prefix: str, length: int = 24) -> str:
 
 
 def insert_file(conn: sqlite3.Connection, *, file_id: str, created_at: float, size: int, filename: str,
-                purpose: str, sha256: str, expires_at: float | None = None) -> None:
-    """Record a file whose bytes are already at `Store.file_path(file_id)`."""
+                purpose: str, sha256: str, expires_at: float | None = None, dialect: str = "openai",
+                status: str = "processed", extra: str | None = None) -> None:
+    """Record a file whose bytes are already at `Store.file_path(file_id)` (or will be, for a
+    file whose status is not yet `processed`)."""
     conn.execute(
-        "INSERT INTO files(id, created_at, bytes, filename, purpose, status, expires_at, sha256)"
-        " VALUES (?, ?, ?, ?, ?, 'processed', ?, ?)",
-        (file_id, created_at, size, filename, purpose, expires_at, sha256),
+        "INSERT INTO files(id, created_at, bytes, filename, purpose, status, expires_at, sha256, dialect, extra)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (file_id, created_at, size, filename, purpose, status, expires_at, sha256, dialect, extra),
     )
 
 

@@ -1,4 +1,4 @@
-"""Validation of create-job bodies, answering like OpenAI: 400 with the offending `param`."""
+"""Validation of OpenAI create-job bodies, answering like OpenAI: 400 with the offending `param`."""
 
 from __future__ import annotations
 
@@ -81,10 +81,11 @@ def base_model_of(model: str) -> BaseModel | None:
     return resolve_base_model(model)
 
 
-def _check_file(conn: sqlite3.Connection, file_id: Any, param: str) -> str:
+def _check_file(conn: sqlite3.Connection, file_id: Any, param: str, dialect: str) -> str:
     if not isinstance(file_id, str) or not file_id:
         raise bad_request(f"'{param}' must be a file id string.", param=param, code="invalid_type")
-    row = conn.execute("SELECT purpose, status FROM files WHERE id = ? AND deleted = 0", (file_id,)).fetchone()
+    row = conn.execute("SELECT purpose, status FROM files WHERE id = ? AND deleted = 0 AND dialect = ?",
+                       (file_id, dialect)).fetchone()
     if row is None:
         raise bad_request(f"Invalid file {file_id}: the file does not exist or you do not have access to it.",
                           param=param, code="file_not_found")
@@ -98,7 +99,7 @@ def _check_file(conn: sqlite3.Connection, file_id: Any, param: str) -> str:
 
 
 def validate_create_job(conn: sqlite3.Connection, body: Any, now: float,
-                        closes_on: str | None = None) -> dict[str, Any]:
+                        closes_on: str | None = None, *, dialect: str = "openai") -> dict[str, Any]:
     """Check a create-job body; return the normalised fields (model resolved, method filled with "auto")."""
     if not isinstance(body, dict):
         raise bad_request("The request body must be a JSON object.", code="invalid_type")
@@ -114,7 +115,8 @@ def validate_create_job(conn: sqlite3.Connection, body: Any, now: float,
         raise bad_request("'model' must be a string.", param="model", code="invalid_type")
     base = base_model_of(model)
     if model.startswith("ft:"):
-        row = conn.execute("SELECT id FROM models WHERE id = ? AND deleted = 0", (model,)).fetchone()
+        row = conn.execute("SELECT id FROM models WHERE id = ? AND deleted = 0 AND dialect = ?",
+                           (model, dialect)).fetchone()
         if row is None:
             base = None
     if base is None:
@@ -129,10 +131,10 @@ def validate_create_job(conn: sqlite3.Connection, body: Any, now: float,
                           param="model", code="model_not_available")
     resolved_model = model if model.startswith("ft:") else base.id
 
-    training_file = _check_file(conn, body["training_file"], "training_file")
+    training_file = _check_file(conn, body["training_file"], "training_file", dialect)
     validation_file = body.get("validation_file")
     if validation_file is not None:
-        validation_file = _check_file(conn, validation_file, "validation_file")
+        validation_file = _check_file(conn, validation_file, "validation_file", dialect)
 
     suffix = body.get("suffix")
     if suffix is not None and (not isinstance(suffix, str) or not 1 <= len(suffix) <= 64):

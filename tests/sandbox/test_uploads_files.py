@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ftops.sandbox import app as app_module
+from ftops.sandbox.dialects import openai as app_module
 from tests.sandbox.conftest import FakeClock
 
 
