@@ -113,13 +113,17 @@ def cli(ctx: click.Context, directory: Path, no_color: bool, verbose: int, debug
 
 @cli.command()
 @click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace ftops.yaml and the starter datasets if they exist.")
 @pass_ctx
-def init(c: Ctx, directory: Path | None) -> None:
-    """Create a working starter project on the sandbox in DIRECTORY (default: -C dir)."""
+def init(c: Ctx, directory: Path | None, force: bool) -> None:
+    """Create a working starter project on the sandbox in DIRECTORY (default: -C dir).
+
+    Never replaces a file without --force; the project name is unique to this project.
+    """
     from ftops.starter import write_starter
 
     target = directory or c.directory
-    for path in write_starter(target):
+    for path in write_starter(target, force=force):
         click.echo(f"created {path}")
     click.echo(f"\nNext: cd {target} && ftops plan && ftops apply")
 
