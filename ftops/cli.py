@@ -45,6 +45,42 @@ class Ctx:
 pass_ctx = click.make_pass_decorator(Ctx)
 
 
+class _Run:
+    """What the one error handler needs to know about the command that failed."""
+
+    def __init__(self) -> None:
+        self.json = False
+        self.command = ""
+
+
+_RUN = _Run()
+
+
+def _note_json(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    if value:
+        _RUN.json = True
+        _RUN.command = ctx.command_path.partition(" ")[2] or ctx.command_path
+    return value
+
+
+def json_option(help: str = "Machine-readable output: exactly one JSON document on stdout, errors included.") -> Any:
+    """`--json` for any command: also tells the error handler to answer in JSON."""
+    return click.option("--json", "as_json", is_flag=True, help=help, callback=_note_json)
+
+
+def error_document(diags: list[Diagnostic], exit_code: int, command: str) -> dict[str, Any]:
+    """What `--json` prints when a command fails: the same shape for every command.
+
+    `ok` is false, `exit_code` is the process's exit code, and `diagnostics` holds every problem
+    (code, severity, summary, detail, range {filename, line, column}, hint, address).
+    """
+    doc: dict[str, Any] = {"command": command, "ok": False, "exit_code": exit_code,
+                           "diagnostics": [d.to_json() for d in dict.fromkeys(diags)]}
+    if command == "validate":
+        doc["valid"] = False  # the key a successful `validate --json` consumer reads
+    return doc
+
+
 def _echo_json(doc: Any) -> None:
     click.echo(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False))
 
@@ -129,7 +165,7 @@ def init(c: Ctx, directory: Path | None, force: bool) -> None:
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable result.")
+@json_option(help="Machine-readable result.")
 @pass_ctx
 def validate(c: Ctx, as_json: bool) -> None:
     """Check ftops.yaml and every dataset it names. Sends nothing."""
@@ -160,7 +196,7 @@ def validate(c: Ctx, as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable plan.")
+@json_option(help="Machine-readable plan.")
 @click.option("--markdown", is_flag=True, help="Markdown, for a pull-request comment.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0: no changes, 1: error, 2: changes.")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path),
@@ -178,6 +214,8 @@ def plan(c: Ctx, as_json: bool, markdown: bool, detailed_exitcode: bool, out: Pa
     finally:
         ws.close()
     relevant = _relevant_warnings(res)
+    if out is not None:
+        write_private_file(out, res.plan.model_dump_json(indent=2).encode() + b"\n")
     if as_json:
         doc = plan_json(res.plan)
         doc["diagnostics"] = [d.to_json() for d in relevant]
@@ -187,10 +225,8 @@ def plan(c: Ctx, as_json: bool, markdown: bool, detailed_exitcode: bool, out: Pa
     else:
         print_diagnostics(relevant, color=c.color, base=ws.root, source_lines=ws.loaded.source_lines)
         click.echo(plan_text(res.plan, c.style))
-    if out is not None:
-        write_private_file(out, res.plan.model_dump_json(indent=2).encode() + b"\n")
-        if not as_json:
-            click.echo(f"Saved the plan to {out}; apply it with `ftops apply {out}`.", err=as_json or markdown)
+    if out is not None and not as_json:
+        click.echo(f"Saved the plan to {out}; apply it with `ftops apply {out}`.", err=markdown)
     if detailed_exitcode and res.plan.has_changes:
         raise click.exceptions.Exit(2)
 
@@ -257,7 +293,7 @@ class _CliHooks:
 @click.option("--max-wait", type=float, default=60.0, show_default=True,
               help="Longest rate-limit wait (s) before stopping cleanly.")
 @click.option("--lock-timeout", type=float, default=0.0, help="Wait up to SECONDS for another run's lock.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@json_option(help="Print the result as JSON.")
 @pass_ctx
 def apply(c: Ctx, plan_file: Path | None, auto_approve: bool, max_cost: float | None, max_wait: float,
           lock_timeout: float, as_json: bool) -> None:
@@ -276,9 +312,9 @@ def apply(c: Ctx, plan_file: Path | None, auto_approve: bool, max_cost: float | 
             if plan_file is not None:
                 saved = Plan.model_validate_json(plan_file.read_text())
                 _check_saved_plan(saved, plan_)
+            relevant = _relevant_warnings(res)
             if not as_json:
-                print_diagnostics(_relevant_warnings(res), color=c.color, base=root,
-                                  source_lines=ws.loaded.source_lines)
+                print_diagnostics(relevant, color=c.color, base=root, source_lines=ws.loaded.source_lines)
                 click.echo(plan_text(plan_, c.style))
             if plan_.has_changes:
                 if max_cost is not None and (plan_.cost_usd is None or plan_.cost_usd > max_cost):
@@ -316,7 +352,8 @@ def apply(c: Ctx, plan_file: Path | None, auto_approve: bool, max_cost: float | 
             ws.close()
     s = plan_.summary
     result = {"uploaded": len(ex.uploaded), "created": len(ex.created), "adopted": s.adopt,
-              "state_serial": ex.state.serial, "plan": plan_json(plan_)}
+              "state_serial": ex.state.serial, "plan": plan_json(plan_),
+              "diagnostics": [d.to_json() for d in relevant]}
     if as_json:
         _echo_json(result)
     else:
@@ -363,7 +400,7 @@ def _refreshed_state(ws: Any, offline: bool) -> Any:
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True)
+@json_option()
 @pass_ctx
 def show(c: Ctx, as_json: bool) -> None:
     """Print the state file (what ftops knows it created)."""
@@ -390,7 +427,7 @@ def show(c: Ctx, as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True)
+@json_option()
 @click.option("--offline", is_flag=True, help="From the state file only.")
 @pass_ctx
 def status(c: Ctx, as_json: bool, offline: bool) -> None:
@@ -424,7 +461,7 @@ def status(c: Ctx, as_json: bool, offline: bool) -> None:
 
 @cli.command()
 @click.argument("name", required=False)
-@click.option("--json", "as_json", is_flag=True)
+@json_option()
 @click.option("--offline", is_flag=True, help="From the state file only.")
 @pass_ctx
 def output(c: Ctx, name: str | None, as_json: bool, offline: bool) -> None:
@@ -469,7 +506,7 @@ def dataset() -> None:
 @click.option("--model", "base_model", help="Base model (picks the tokenizer and token limit).")
 @click.option("--method", type=click.Choice(["supervised", "dpo", "reinforcement"]), default="supervised",
               show_default=True)
-@click.option("--json", "as_json", is_flag=True)
+@json_option()
 @pass_ctx
 def dataset_check(c: Ctx, files: tuple[Path, ...], base_model: str | None, method: str, as_json: bool) -> None:
     """Validate JSONL files and count their tokens. Sends nothing."""
@@ -524,6 +561,11 @@ def sandbox_serve(host: str, port: int, db: Path, time_scale: float | None, faul
 # ---------------------------------------------------------------------- entry point
 
 
+_INTERRUPTED = error("cli.interrupted", "interrupted",
+                     "Re-running resumes safely: pending actions are looked up on the provider first, so nothing "
+                     "is created twice.")
+
+
 def _interrupted() -> NoReturn:
     """Ctrl-C outside apply's own handler (lock, refresh, plan) or a second Ctrl-C ("abort now"): the
     state on disk is consistent and its intents cover the write in flight, so re-running is safe."""
@@ -532,31 +574,80 @@ def _interrupted() -> NoReturn:
     sys.exit(130)
 
 
+def _json_requested(args: list[str]) -> bool:
+    """`--json` among the arguments: for errors raised before click processed the option."""
+    head = args[: args.index("--")] if "--" in args else args
+    return "--json" in head
+
+
+def _command_name(args: list[str]) -> str:
+    words = [a for a in args if not a.startswith("-")]
+    names = set(cli.commands)
+    for i, w in enumerate(words):
+        if w in names:
+            sub = cli.commands[w]
+            if isinstance(sub, click.Group) and i + 1 < len(words) and words[i + 1] in sub.commands:
+                return f"{w} {words[i + 1]}"
+            return w
+    return ""
+
+
+def _fail(diags: list[Diagnostic], exit_code: int, *, color: bool, as_json: bool, command: str,
+          source_lines: list[str] | None = None) -> NoReturn:
+    if as_json:
+        _echo_json(error_document(diags, exit_code, command))
+    else:
+        print_diagnostics(diags, color=color, base=Path.cwd(), source_lines=source_lines)
+    sys.exit(exit_code)
+
+
 def main(argv: list[str] | None = None) -> NoReturn:
-    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
-    color = "--no-color" not in (argv or sys.argv) and "NO_COLOR" not in os.environ and sys.stderr.isatty()
+    args = list(argv if argv is not None else sys.argv[1:])
+    debug = "--debug" in args
+    color = "--no-color" not in args and "NO_COLOR" not in os.environ and sys.stderr.isatty()
+    _RUN.json, _RUN.command = False, ""
+
+    def as_json() -> bool:
+        return _RUN.json or _json_requested(args)
+
+    def command() -> str:
+        return _RUN.command or _command_name(args)
+
     try:
-        rv = cli.main(args=argv, prog_name="ftops", standalone_mode=False)
+        rv = cli.main(args=args, prog_name="ftops", standalone_mode=False)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
     except FtopsError as e:
-        print_diagnostics(e.diagnostics, color=color, base=Path.cwd(),
-                          source_lines=getattr(e, "source_lines", None))
-        sys.exit(e.exit_code)
+        _fail(e.diagnostics, e.exit_code, color=color, as_json=as_json(), command=command(),
+              source_lines=getattr(e, "source_lines", None))
     except click.exceptions.Abort as e:
         # click turns a KeyboardInterrupt raised inside a command into Abort: treat it as Ctrl-C.
         if isinstance(e.__cause__ or e.__context__, KeyboardInterrupt):
+            if as_json():
+                _fail([_INTERRUPTED], 130, color=color, as_json=True, command=command())
             _interrupted()
+        if as_json():
+            _fail([error("cli.aborted", "aborted")], 1, color=color, as_json=True, command=command())
         click.echo("Aborted.", err=True)
         sys.exit(1)
     except click.ClickException as e:
+        if as_json():
+            _fail([error("cli.usage_error", e.format_message(),
+                         hint="run `ftops --help` or `ftops COMMAND --help`")],
+                  1, color=color, as_json=True, command=command())
         e.show()
         sys.exit(1)
     except KeyboardInterrupt:
+        if as_json():
+            _fail([_INTERRUPTED], 130, color=color, as_json=True, command=command())
         _interrupted()
     except Exception as e:
         if debug:
             raise
+        if as_json():
+            _fail([error("internal.error", f"internal error: {type(e).__name__}: {e}",
+                         hint="run with --debug for the traceback")], 1, color=color, as_json=True,
+                  command=command())
         click.echo(f"ftops: internal error: {type(e).__name__}: {e} (run with --debug for the traceback)",
                    err=True)
         sys.exit(1)
