@@ -13,7 +13,8 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
@@ -24,22 +25,37 @@ if TYPE_CHECKING:
     from ftops.workspace import Workspace
 
 MAX_PER_CODE = 5
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Ctx:
-    def __init__(self, directory: Path, color: bool, verbose: int, debug: bool):
+    def __init__(self, directory: Path, color: bool, verbose: int, debug: bool,
+                 variables: dict[str, str] | None = None):
         self.directory = directory
         self.color = color
         self.verbose = verbose
         self.debug = debug
+        self.variables = variables or {}
 
     def style(self, text: str, **kw: Any) -> str:
         return click.style(text, **kw) if self.color else text
 
     def workspace(self) -> Workspace:
+        from functools import cached_property
+
+        from ftops.config import LoadedConfig, find_config, load_config
         from ftops.workspace import Workspace
 
-        return Workspace(self.directory)
+        variables = self.variables
+
+        class CliWorkspace(Workspace):
+            """The workspace with `--var` overrides applied to the configuration."""
+
+            @cached_property
+            def loaded(self) -> LoadedConfig:
+                return load_config(find_config(self.directory), environ=self.environ, variables=variables)
+
+        return CliWorkspace(self.directory)
 
 
 pass_ctx = click.make_pass_decorator(Ctx)
@@ -63,7 +79,8 @@ def _note_json(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
     return value
 
 
-def json_option(help: str = "Machine-readable output: exactly one JSON document on stdout, errors included.") -> Any:
+def json_option(help: str = "Machine-readable output: exactly one JSON document on stdout, errors included."
+                ) -> Callable[[F], F]:
     """`--json` for any command: also tells the error handler to answer in JSON."""
     return click.option("--json", "as_json", is_flag=True, help=help, callback=_note_json)
 
@@ -130,9 +147,12 @@ def print_diagnostics(diags: list[Diagnostic], *, color: bool = False, base: Pat
 @click.option("--no-color", is_flag=True, help="Plain output (also when NO_COLOR is set or not a TTY).")
 @click.option("-v", "--verbose", count=True, help="Log requests (method, path, status; never keys). -vv: debug.")
 @click.option("--debug", is_flag=True, help="Show tracebacks for internal errors.")
+@click.option("--var", "var_args", multiple=True, metavar="KEY=VALUE", callback=lambda ctx, p, v: _parse_vars(v),
+              help="Override `vars.KEY` in ftops.yaml (repeatable; `42`, `0.5`, `true` are typed).")
 @click.version_option(__version__, prog_name="ftops")
 @click.pass_context
-def cli(ctx: click.Context, directory: Path, no_color: bool, verbose: int, debug: bool) -> None:
+def cli(ctx: click.Context, directory: Path, no_color: bool, verbose: int, debug: bool,
+        var_args: dict[str, str]) -> None:
     """ftops: config-as-code for fine-tuned models."""
     color = not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
     if verbose:
@@ -141,7 +161,17 @@ def cli(ctx: click.Context, directory: Path, no_color: bool, verbose: int, debug
         logging.getLogger("ftops").setLevel(logging.DEBUG)
         # ftops.http already logs each request once; httpx's own lines only under -vv.
         logging.getLogger("httpx").setLevel(logging.DEBUG if verbose > 1 else logging.WARNING)
-    ctx.obj = Ctx(directory, color, verbose, debug)
+    ctx.obj = Ctx(directory, color, verbose, debug, var_args)
+
+
+def _parse_vars(values: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for v in values:
+        key, eq, text = v.partition("=")
+        if not eq or not key.strip():
+            raise click.BadParameter(f"expected KEY=VALUE, got {v!r}", param_hint="--var")
+        out[key.strip()] = text
+    return out
 
 
 # ---------------------------------------------------------------------- init / validate
@@ -310,7 +340,7 @@ def apply(c: Ctx, plan_file: Path | None, auto_approve: bool, max_cost: float | 
             res = ws.plan()
             plan_ = res.plan
             if plan_file is not None:
-                saved = Plan.model_validate_json(plan_file.read_text())
+                saved = load_saved_plan(plan_file)
                 _check_saved_plan(saved, plan_)
             relevant = _relevant_warnings(res)
             if not as_json:
@@ -400,10 +430,14 @@ def _refreshed_state(ws: Any, offline: bool) -> Any:
 
 
 @cli.command()
+@click.argument("plan_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @json_option()
 @pass_ctx
-def show(c: Ctx, as_json: bool) -> None:
-    """Print the state file (what ftops knows it created)."""
+def show(c: Ctx, plan_file: Path | None, as_json: bool) -> None:
+    """Print the state file (what ftops knows it created), or a plan saved with `plan --out PLAN_FILE`."""
+    if plan_file is not None:
+        _show_plan(c, plan_file, as_json)
+        return
     ws = c.workspace()
     state = ws.store.load()
     if as_json:
@@ -424,6 +458,40 @@ def show(c: Ctx, as_json: bool) -> None:
             click.echo(f"    earlier: {h.job_id} {h.status}" + (f" → {h.fine_tuned_model}" if h.fine_tuned_model else ""))
     if state.intents:
         click.echo(f"\npending intents ({len(state.intents)}): resolved by the next plan or apply")
+
+
+def load_saved_plan(path: Path) -> Any:
+    """A plan saved by `plan --out`, or an FtopsError saying why it cannot be read."""
+    from pydantic import ValidationError
+
+    from ftops.engine.model import Plan
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FtopsError(error("plan.unreadable", f"cannot read the saved plan {path}",
+                               str(getattr(exc, "strerror", None) or exc),
+                               hint="pass the file written by `ftops plan --out FILE`")) from None
+    try:
+        return Plan.model_validate_json(text)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise FtopsError(error("plan.invalid", f"{path} is not an ftops saved plan",
+                               f"{where}: {first['msg']} ({exc.error_count()} problem(s)).",
+                               hint="pass the file written by `ftops plan --out FILE`")) from None
+
+
+def _show_plan(c: Ctx, path: Path, as_json: bool) -> None:
+    from ftops.render import plan_json, plan_text
+
+    saved = load_saved_plan(path)
+    if as_json:
+        _echo_json(plan_json(saved))
+        return
+    click.echo(f"saved plan {path} · built from state serial {saved.state_serial} · lineage "
+               f"{saved.state_lineage or '-'} · apply it with `ftops apply {path}`\n")
+    click.echo(plan_text(saved, c.style))
 
 
 @cli.command()
