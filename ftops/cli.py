@@ -251,7 +251,7 @@ def plan(c: Ctx, as_json: bool, markdown: bool, detailed_exitcode: bool, out: Pa
         doc["diagnostics"] = [d.to_json() for d in relevant]
         _echo_json(doc)
     elif markdown:
-        click.echo(plan_markdown(res.plan), nl=False)
+        click.echo(plan_markdown(res.plan, relevant), nl=False)
     else:
         print_diagnostics(relevant, color=c.color, base=ws.root, source_lines=ws.loaded.source_lines)
         click.echo(plan_text(res.plan, c.style))
@@ -263,7 +263,9 @@ def plan(c: Ctx, as_json: bool, markdown: bool, detailed_exitcode: bool, out: Pa
 
 def _relevant_warnings(res: Any) -> list[Diagnostic]:
     shas = {sha for m in res.plan.models if m.action.creates_job for sha in m.datasets}
-    return [d for d in res.desired.dataset_diagnostics(shas) if not d.is_error] + list(res.desired.warnings)
+    # dict.fromkeys: a file checked for two base models reports the same problem twice
+    return list(dict.fromkeys([d for d in res.desired.dataset_diagnostics(shas) if not d.is_error]
+                              + list(res.desired.warnings)))
 
 
 class _CliHooks:

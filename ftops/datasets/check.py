@@ -30,6 +30,8 @@ from ftops.datasets.formats import (
 from ftops.datasets.hashing import stat_dataset, write_atomic
 from ftops.datasets.models import DatasetIssue, DatasetReport, DatasetStats
 from ftops.datasets.tokens import (
+    APPROXIMATE_HINT,
+    approximate_tokens_message,
     encoding_name_for,
     is_legacy_completion_model,
     load_encoding,
@@ -322,6 +324,10 @@ def _validate(path: str, size: int, method: str, base_model: str | None, encodin
     assert sha256 is not None
     merged.finish(fmt, method, errors, warnings, training=purpose != "validation")
     stats = merged.stats(encoding)
+    if stats.approximate:
+        # Never cached (see check_dataset), so this says why on every run until the encoding loads.
+        warnings.append(DatasetIssue(line=None, code="tokens_approximate",
+                                     message=approximate_tokens_message(encoding), hint=APPROXIMATE_HINT))
     return DatasetReport(path=path, sha256=sha256, size=size, format=fmt, valid=not errors,
                          errors=errors, warnings=warnings, stats=stats, method=method)
 
