@@ -541,13 +541,18 @@ def output(c: Ctx, name: str | None, as_json: bool, offline: bool) -> None:
         state = _refreshed_state(ws, offline)
     finally:
         ws.close()
-    models = {n: r for n, r in state.models.items() if n in ws.loaded.config.models}
+    declared = ws.loaded.config.models
+    models = {n: r for n, r in state.models.items() if n in declared}
     if name is not None:
+        _check_output_name(name, declared, state)
         rec = models.get(name)
         if rec is None or rec.job is None or not rec.job.fine_tuned_model:
-            st = rec.job.status if rec and rec.job else "not created"
-            raise FtopsError(error("output.not_ready", f"{name} has no fine-tuned model yet",
-                                   f"its job is {st}.", hint="run `ftops status` to follow it", address=f"models.{name}"))
+            if rec is None or rec.job is None:
+                why, hint = "no job has been created for it yet.", "run `ftops apply` to create it"
+            else:
+                why, hint = f"its job {rec.job.job_id} is {rec.job.status}.", "run `ftops status` to follow it"
+            raise FtopsError(error("output.not_ready", f"{name} has no fine-tuned model yet", why, hint=hint,
+                                   range=ws.loaded.range_of("models", name), address=f"models.{name}"))
         if as_json:
             _echo_json({"name": name, "fine_tuned_model": rec.job.fine_tuned_model, "job_id": rec.job.job_id})
         else:
@@ -561,6 +566,27 @@ def output(c: Ctx, name: str | None, as_json: bool, offline: bool) -> None:
     else:
         for n, v in doc.items():
             click.echo(f"{n} = {v['fine_tuned_model'] or '(' + str(v['status']) + ')'}")
+
+
+def _check_output_name(name: str, declared: Any, state: Any) -> None:
+    """`output NAME` for a name ftops.yaml does not declare: say whether it is an orphan or unknown."""
+    from ftops.diagnostics import did_you_mean
+
+    if name in declared:
+        return
+    rec = state.models.get(name)
+    if rec is not None:
+        job = rec.job
+        had = (f" Its last job {job.job_id} is {job.status}" + (f" and trained {job.fine_tuned_model}" if
+               job.fine_tuned_model else "") + "." if job else "")
+        raise FtopsError(error(
+            "output.not_declared", f"{name} is no longer declared in ftops.yaml",
+            f"It is an orphan: ftops keeps what it created but hands out ids only for declared models.{had}",
+            hint=f"declare `{name}` again to use it, or read `ftops show`", address=f"models.{name}"))
+    raise FtopsError(error(
+        "output.unknown_model", f"no model named {name}",
+        "Declared models: " + (", ".join(sorted(declared)) or "none") + ".",
+        hint=did_you_mean(name, declared) or "run `ftops output` to list them", address=f"models.{name}"))
 
 
 # ---------------------------------------------------------------------- dataset / sandbox
