@@ -22,9 +22,18 @@ from ftops import __version__
 from ftops.diagnostics import Diagnostic, FtopsError, error, format_diagnostic
 
 if TYPE_CHECKING:
+    from ftops.engine.desired import DesiredSet
+    from ftops.render.progress import ProgressLine
     from ftops.workspace import Workspace
 
 MAX_PER_CODE = 5
+#: Seconds a step must last before the progress line appears (a warm plan shows nothing).
+PROGRESS_DELAY = 0.3
+PROGRESS_INTERVAL = 0.1  # at most ten redraws a second
+
+
+def _stderr_is_tty() -> bool:
+    return sys.stderr.isatty()
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -36,6 +45,18 @@ class Ctx:
         self.verbose = verbose
         self.debug = debug
         self.variables = variables or {}
+        self.tty = _stderr_is_tty()
+        self._progress: ProgressLine | None = None
+
+    @property
+    def progress(self) -> ProgressLine:
+        """The transient status line on stderr (draws nothing unless stderr is a terminal)."""
+        if self._progress is None:
+            from ftops.render.progress import ProgressLine
+
+            self._progress = ProgressLine(sys.stderr, enabled=self.tty, delay=PROGRESS_DELAY,
+                                          interval=PROGRESS_INTERVAL)
+        return self._progress
 
     def style(self, text: str, **kw: Any) -> str:
         return click.style(text, **kw) if self.color else text
@@ -47,13 +68,27 @@ class Ctx:
         from ftops.workspace import Workspace
 
         variables = self.variables
+        hooks = _CliHooks(self)
 
         class CliWorkspace(Workspace):
-            """The workspace with `--var` overrides applied to the configuration."""
+            """The workspace with `--var` overrides, and progress while datasets are read.
+
+            TODO(lead): move both into Workspace (`Workspace(dir, variables=..., hooks=...)`); `desired`
+            repeats Workspace.desired only to pass the hooks.
+            """
 
             @cached_property
             def loaded(self) -> LoadedConfig:
                 return load_config(find_config(self.directory), environ=self.environ, variables=variables)
+
+            def desired(self) -> DesiredSet:
+                from ftops.engine.desired import build_desired
+
+                self.check_dataset_sizes()
+                builder = self._body_builder()
+                return build_desired(self.loaded, builder.build_job_body, cache_dir=self.ftops_dir / "cache",
+                                     hash_cache=self.hash_cache, uploads_api=builder.capabilities.uploads_api,
+                                     hooks=hooks)  # type: ignore[arg-type]
 
         return CliWorkspace(self.directory)
 
@@ -155,13 +190,59 @@ def cli(ctx: click.Context, directory: Path, no_color: bool, verbose: int, debug
         var_args: dict[str, str]) -> None:
     """ftops: config-as-code for fine-tuned models."""
     color = not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
+    c = Ctx(directory, color, verbose, debug, var_args)
     if verbose:
-        logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.INFO, stream=sys.stderr,
-                            format="%(name)s: %(message)s")
+        handler = _ClearingHandler(c, sys.stderr)
+        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+        logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.INFO, handlers=[handler])
         logging.getLogger("ftops").setLevel(logging.DEBUG)
         # ftops.http already logs each request once; httpx's own lines only under -vv.
         logging.getLogger("httpx").setLevel(logging.DEBUG if verbose > 1 else logging.WARNING)
-    ctx.obj = Ctx(directory, color, verbose, debug, var_args)
+    ctx.obj = c
+    if not verbose:
+        _show_retries(ctx.obj)
+
+
+class _ClearingHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """`-v` log lines on stderr, each after erasing the progress line so the two never share a line."""
+
+    def __init__(self, c: Ctx, stream: Any) -> None:
+        super().__init__(stream)
+        self.c = c
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.c.progress.clear()
+        super().emit(record)
+
+
+class _RetryLine(logging.Handler):
+    """Provider retries on the progress line: a refused connection is retried for seconds, never silently.
+
+    The provider logs each retry on `ftops.http` (`-v` prints those as lines); on a terminal without
+    `-v` the latest one is shown in place.
+    TODO(lead): a retry callback on the provider would be sturdier than reading its log records.
+    """
+
+    def __init__(self, c: Ctx) -> None:
+        super().__init__(logging.DEBUG)
+        self.c = c
+
+    def emit(self, record: logging.LogRecord) -> None:
+        msg = record.msg if isinstance(record.msg, str) else ""
+        if msg.startswith("retrying "):
+            self.c.progress.update("retry", f"no answer yet: {record.getMessage()}", now=True)
+        elif msg.startswith("giving up"):
+            self.c.progress.clear()
+
+
+def _show_retries(c: Ctx) -> None:
+    log = logging.getLogger("ftops.http")
+    for h in [h for h in log.handlers if isinstance(h, _RetryLine)]:
+        log.removeHandler(h)  # in-process runs (tests) call the CLI more than once
+    if c.tty:
+        log.addHandler(_RetryLine(c))
+        if log.level == logging.NOTSET or log.level > logging.DEBUG:
+            log.setLevel(logging.DEBUG)
 
 
 def _parse_vars(values: tuple[str, ...]) -> dict[str, str]:
@@ -278,7 +359,14 @@ class _CliHooks:
 
     def _say(self, text: str) -> None:
         if not self.quiet:
+            self.c.progress.clear()
             click.echo(text, err=True)
+
+    def dataset_progress(self, path: str, stage: str, done: int, total: int) -> None:
+        if done >= total:
+            self.c.progress.clear()
+        else:
+            self.c.progress.update(f"{stage} {path}", f"{stage} {path}", done, total)
 
     def upload_started(self, f: Any) -> None:
         from ftops.render import human_bytes
@@ -286,7 +374,10 @@ class _CliHooks:
         self._say(f"uploading {f.path} ({human_bytes(f.bytes)}) …")
 
     def upload_progress(self, f: Any, sent: int, total: int) -> None:
-        if total < 64 * 2**20:
+        if self.c.tty:
+            self.c.progress.update(f"upload {f.sha256}", f"uploading {f.path}", sent, total)
+            return
+        if total < 64 * 2**20:  # without a terminal: a line per 10% of large files only
             return
         pct = int(100 * sent / max(total, 1)) // 10 * 10
         if pct != self._last_pct.get(f.sha256):

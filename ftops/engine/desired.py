@@ -27,6 +27,7 @@ from ftops.engine.fingerprint import (
     fingerprint,
     job_metadata,
 )
+from ftops.engine.hooks import Hooks
 from ftops.engine.model import CostInfo, DatasetRef, DesiredModel
 
 BuildBody = Callable[..., dict[str, Any]]
@@ -49,8 +50,10 @@ class DesiredSet:
 
 
 def build_desired(loaded: LoadedConfig, build_body: BuildBody, *, cache_dir: Path,
-                  hash_cache: HashCache, uploads_api: bool = True) -> DesiredSet:
-    """`uploads_api`: the provider takes files over 512 MB through its multipart Uploads API."""
+                  hash_cache: HashCache, uploads_api: bool = True, hooks: Hooks | None = None) -> DesiredSet:
+    """`uploads_api`: the provider takes files over 512 MB through its multipart Uploads API.
+    `hooks.dataset_progress` follows the hashing and checking of each dataset read."""
+    on = hooks or Hooks()
     cfg = loaded.config
     project = cfg.project
     result = DesiredSet(models=[])
@@ -59,13 +62,15 @@ def build_desired(loaded: LoadedConfig, build_body: BuildBody, *, cache_dir: Pat
 
     def dataset(name: str, which: str, display: str, method: str, base: str) -> tuple[DatasetRef, DatasetReport]:
         path = loaded.dataset_path(name, which)
-        sha = hash_cache.sha256(path)
+        sha = hash_cache.sha256(path, lambda done, total: on.dataset_progress(display, "hashing", done, total))
         purpose = "validation" if which == "validation_file" else "training"
         key = (sha, method, base, purpose)
         report = result.reports.get(key)
         if report is None:
             report = check_dataset(path, method=method, base_model=base, cache_dir=cache_dir, sha256=sha,
-                                   uploads_api=uploads_api, purpose=purpose)
+                                   uploads_api=uploads_api, purpose=purpose,
+                                   on_progress=lambda done, total: on.dataset_progress(display, "checking", done,
+                                                                                       total))
             result.reports[key] = report
         if key not in seen_diag:
             seen_diag.add(key)
