@@ -13,7 +13,8 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
@@ -21,17 +22,41 @@ from ftops import __version__
 from ftops.diagnostics import Diagnostic, FtopsError, error, format_diagnostic
 
 if TYPE_CHECKING:
+    from ftops.engine.desired import DesiredSet
+    from ftops.render.progress import ProgressLine
     from ftops.workspace import Workspace
 
 MAX_PER_CODE = 5
+#: Seconds a step must last before the progress line appears (a warm plan shows nothing).
+PROGRESS_DELAY = 0.3
+PROGRESS_INTERVAL = 0.1  # at most ten redraws a second
+
+
+def _stderr_is_tty() -> bool:
+    return sys.stderr.isatty()
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Ctx:
-    def __init__(self, directory: Path, color: bool, verbose: int, debug: bool):
+    def __init__(self, directory: Path, color: bool, verbose: int, debug: bool,
+                 variables: dict[str, str] | None = None):
         self.directory = directory
         self.color = color
         self.verbose = verbose
         self.debug = debug
+        self.variables = variables or {}
+        self.tty = _stderr_is_tty()
+        self._progress: ProgressLine | None = None
+
+    @property
+    def progress(self) -> ProgressLine:
+        """The transient status line on stderr (draws nothing unless stderr is a terminal)."""
+        if self._progress is None:
+            from ftops.render.progress import ProgressLine
+
+            self._progress = ProgressLine(sys.stderr, enabled=self.tty, delay=PROGRESS_DELAY,
+                                          interval=PROGRESS_INTERVAL)
+        return self._progress
 
     def style(self, text: str, **kw: Any) -> str:
         return click.style(text, **kw) if self.color else text
@@ -39,10 +64,47 @@ class Ctx:
     def workspace(self) -> Workspace:
         from ftops.workspace import Workspace
 
-        return Workspace(self.directory)
+        return Workspace(self.directory, variables=self.variables, hooks=_CliHooks(self))
 
 
 pass_ctx = click.make_pass_decorator(Ctx)
+
+
+class _Run:
+    """What the one error handler needs to know about the command that failed."""
+
+    def __init__(self) -> None:
+        self.json = False
+        self.command = ""
+
+
+_RUN = _Run()
+
+
+def _note_json(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    if value:
+        _RUN.json = True
+        _RUN.command = ctx.command_path.partition(" ")[2] or ctx.command_path
+    return value
+
+
+def json_option(help: str = "Machine-readable output: exactly one JSON document on stdout, errors included."
+                ) -> Callable[[F], F]:
+    """`--json` for any command: also tells the error handler to answer in JSON."""
+    return click.option("--json", "as_json", is_flag=True, help=help, callback=_note_json)
+
+
+def error_document(diags: list[Diagnostic], exit_code: int, command: str) -> dict[str, Any]:
+    """What `--json` prints when a command fails: the same shape for every command.
+
+    `ok` is false, `exit_code` is the process's exit code, and `diagnostics` holds every problem
+    (code, severity, summary, detail, range {filename, line, column}, hint, address).
+    """
+    doc: dict[str, Any] = {"command": command, "ok": False, "exit_code": exit_code,
+                           "diagnostics": [d.to_json() for d in dict.fromkeys(diags)]}
+    if command == "validate":
+        doc["valid"] = False  # the key a successful `validate --json` consumer reads
+    return doc
 
 
 def _echo_json(doc: Any) -> None:
@@ -94,18 +156,77 @@ def print_diagnostics(diags: list[Diagnostic], *, color: bool = False, base: Pat
 @click.option("--no-color", is_flag=True, help="Plain output (also when NO_COLOR is set or not a TTY).")
 @click.option("-v", "--verbose", count=True, help="Log requests (method, path, status; never keys). -vv: debug.")
 @click.option("--debug", is_flag=True, help="Show tracebacks for internal errors.")
+@click.option("--var", "var_args", multiple=True, metavar="KEY=VALUE", callback=lambda ctx, p, v: _parse_vars(v),
+              help="Override `vars.KEY` in ftops.yaml (repeatable; `42`, `0.5`, `true` are typed).")
 @click.version_option(__version__, prog_name="ftops")
 @click.pass_context
-def cli(ctx: click.Context, directory: Path, no_color: bool, verbose: int, debug: bool) -> None:
+def cli(ctx: click.Context, directory: Path, no_color: bool, verbose: int, debug: bool,
+        var_args: dict[str, str]) -> None:
     """ftops: config-as-code for fine-tuned models."""
     color = not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
+    c = Ctx(directory, color, verbose, debug, var_args)
     if verbose:
-        logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.INFO, stream=sys.stderr,
-                            format="%(name)s: %(message)s")
+        handler = _ClearingHandler(c, sys.stderr)
+        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+        logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.INFO, handlers=[handler])
         logging.getLogger("ftops").setLevel(logging.DEBUG)
         # ftops.http already logs each request once; httpx's own lines only under -vv.
         logging.getLogger("httpx").setLevel(logging.DEBUG if verbose > 1 else logging.WARNING)
-    ctx.obj = Ctx(directory, color, verbose, debug)
+    ctx.obj = c
+    if not verbose:
+        _show_retries(ctx.obj)
+
+
+class _ClearingHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """`-v` log lines on stderr, each after erasing the progress line so the two never share a line."""
+
+    def __init__(self, c: Ctx, stream: Any) -> None:
+        super().__init__(stream)
+        self.c = c
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.c.progress.clear()
+        super().emit(record)
+
+
+class _RetryLine(logging.Handler):
+    """Provider retries on the progress line: a refused connection is retried for seconds, never silently.
+
+    The provider logs each retry on `ftops.http` (`-v` prints those as lines); on a terminal without
+    `-v` the latest one is shown in place.
+    TODO(lead): a retry callback on the provider would be sturdier than reading its log records.
+    """
+
+    def __init__(self, c: Ctx) -> None:
+        super().__init__(logging.DEBUG)
+        self.c = c
+
+    def emit(self, record: logging.LogRecord) -> None:
+        msg = record.msg if isinstance(record.msg, str) else ""
+        if msg.startswith("retrying "):
+            self.c.progress.update("retry", f"no answer yet: {record.getMessage()}", now=True)
+        elif msg.startswith("giving up"):
+            self.c.progress.clear()
+
+
+def _show_retries(c: Ctx) -> None:
+    log = logging.getLogger("ftops.http")
+    for h in [h for h in log.handlers if isinstance(h, _RetryLine)]:
+        log.removeHandler(h)  # in-process runs (tests) call the CLI more than once
+    if c.tty:
+        log.addHandler(_RetryLine(c))
+        if log.level == logging.NOTSET or log.level > logging.DEBUG:
+            log.setLevel(logging.DEBUG)
+
+
+def _parse_vars(values: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for v in values:
+        key, eq, text = v.partition("=")
+        if not eq or not key.strip():
+            raise click.BadParameter(f"expected KEY=VALUE, got {v!r}", param_hint="--var")
+        out[key.strip()] = text
+    return out
 
 
 # ---------------------------------------------------------------------- init / validate
@@ -113,19 +234,23 @@ def cli(ctx: click.Context, directory: Path, no_color: bool, verbose: int, debug
 
 @cli.command()
 @click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace ftops.yaml and the starter datasets if they exist.")
 @pass_ctx
-def init(c: Ctx, directory: Path | None) -> None:
-    """Create a working starter project on the sandbox in DIRECTORY (default: -C dir)."""
+def init(c: Ctx, directory: Path | None, force: bool) -> None:
+    """Create a working starter project on the sandbox in DIRECTORY (default: -C dir).
+
+    Never replaces a file without --force; the project name is unique to this project.
+    """
     from ftops.starter import write_starter
 
     target = directory or c.directory
-    for path in write_starter(target):
+    for path in write_starter(target, force=force):
         click.echo(f"created {path}")
     click.echo(f"\nNext: cd {target} && ftops plan && ftops apply")
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable result.")
+@json_option(help="Machine-readable result.")
 @pass_ctx
 def validate(c: Ctx, as_json: bool) -> None:
     """Check ftops.yaml and every dataset it names. Sends nothing."""
@@ -156,7 +281,7 @@ def validate(c: Ctx, as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable plan.")
+@json_option(help="Machine-readable plan.")
 @click.option("--markdown", is_flag=True, help="Markdown, for a pull-request comment.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0: no changes, 1: error, 2: changes.")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path),
@@ -174,26 +299,28 @@ def plan(c: Ctx, as_json: bool, markdown: bool, detailed_exitcode: bool, out: Pa
     finally:
         ws.close()
     relevant = _relevant_warnings(res)
+    if out is not None:
+        write_private_file(out, res.plan.model_dump_json(indent=2).encode() + b"\n")
     if as_json:
         doc = plan_json(res.plan)
         doc["diagnostics"] = [d.to_json() for d in relevant]
         _echo_json(doc)
     elif markdown:
-        click.echo(plan_markdown(res.plan), nl=False)
+        click.echo(plan_markdown(res.plan, relevant), nl=False)
     else:
         print_diagnostics(relevant, color=c.color, base=ws.root, source_lines=ws.loaded.source_lines)
         click.echo(plan_text(res.plan, c.style))
-    if out is not None:
-        write_private_file(out, res.plan.model_dump_json(indent=2).encode() + b"\n")
-        if not as_json:
-            click.echo(f"Saved the plan to {out}; apply it with `ftops apply {out}`.", err=as_json or markdown)
+    if out is not None and not as_json:
+        click.echo(f"Saved the plan to {out}; apply it with `ftops apply {out}`.", err=markdown)
     if detailed_exitcode and res.plan.has_changes:
         raise click.exceptions.Exit(2)
 
 
 def _relevant_warnings(res: Any) -> list[Diagnostic]:
     shas = {sha for m in res.plan.models if m.action.creates_job for sha in m.datasets}
-    return [d for d in res.desired.dataset_diagnostics(shas) if not d.is_error] + list(res.desired.warnings)
+    # dict.fromkeys: a file checked for two base models reports the same problem twice
+    return list(dict.fromkeys([d for d in res.desired.dataset_diagnostics(shas) if not d.is_error]
+                              + list(res.desired.warnings)))
 
 
 class _CliHooks:
@@ -206,7 +333,14 @@ class _CliHooks:
 
     def _say(self, text: str) -> None:
         if not self.quiet:
+            self.c.progress.clear()
             click.echo(text, err=True)
+
+    def dataset_progress(self, path: str, stage: str, done: int, total: int) -> None:
+        if done >= total:
+            self.c.progress.clear()
+        else:
+            self.c.progress.update(f"{stage} {path}", f"{stage} {path}", done, total)
 
     def upload_started(self, f: Any) -> None:
         from ftops.render import human_bytes
@@ -214,7 +348,10 @@ class _CliHooks:
         self._say(f"uploading {f.path} ({human_bytes(f.bytes)}) …")
 
     def upload_progress(self, f: Any, sent: int, total: int) -> None:
-        if total < 64 * 2**20:
+        if self.c.tty:
+            self.c.progress.update(f"upload {f.sha256}", f"uploading {f.path}", sent, total)
+            return
+        if total < 64 * 2**20:  # without a terminal: a line per 10% of large files only
             return
         pct = int(100 * sent / max(total, 1)) // 10 * 10
         if pct != self._last_pct.get(f.sha256):
@@ -253,7 +390,7 @@ class _CliHooks:
 @click.option("--max-wait", type=float, default=60.0, show_default=True,
               help="Longest rate-limit wait (s) before stopping cleanly.")
 @click.option("--lock-timeout", type=float, default=0.0, help="Wait up to SECONDS for another run's lock.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@json_option(help="Print the result as JSON.")
 @pass_ctx
 def apply(c: Ctx, plan_file: Path | None, auto_approve: bool, max_cost: float | None, max_wait: float,
           lock_timeout: float, as_json: bool) -> None:
@@ -270,11 +407,11 @@ def apply(c: Ctx, plan_file: Path | None, auto_approve: bool, max_cost: float | 
             res = ws.plan()
             plan_ = res.plan
             if plan_file is not None:
-                saved = Plan.model_validate_json(plan_file.read_text())
+                saved = load_saved_plan(plan_file)
                 _check_saved_plan(saved, plan_)
+            relevant = _relevant_warnings(res)
             if not as_json:
-                print_diagnostics(_relevant_warnings(res), color=c.color, base=root,
-                                  source_lines=ws.loaded.source_lines)
+                print_diagnostics(relevant, color=c.color, base=root, source_lines=ws.loaded.source_lines)
                 click.echo(plan_text(plan_, c.style))
             if plan_.has_changes:
                 if max_cost is not None and (plan_.cost_usd is None or plan_.cost_usd > max_cost):
@@ -313,7 +450,8 @@ def apply(c: Ctx, plan_file: Path | None, auto_approve: bool, max_cost: float | 
             ws.close()
     s = plan_.summary
     result = {"uploaded": len(ex.uploaded), "created": len(ex.created), "adopted": s.adopt,
-              "state_serial": ex.state.serial, "plan": plan_json(plan_)}
+              "state_serial": ex.state.serial, "plan": plan_json(plan_),
+              "diagnostics": [d.to_json() for d in relevant]}
     if as_json:
         _echo_json(result)
     else:
@@ -360,10 +498,14 @@ def _refreshed_state(ws: Any, offline: bool) -> Any:
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True)
+@click.argument("plan_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@json_option()
 @pass_ctx
-def show(c: Ctx, as_json: bool) -> None:
-    """Print the state file (what ftops knows it created)."""
+def show(c: Ctx, plan_file: Path | None, as_json: bool) -> None:
+    """Print the state file (what ftops knows it created), or a plan saved with `plan --out PLAN_FILE`."""
+    if plan_file is not None:
+        _show_plan(c, plan_file, as_json)
+        return
     ws = c.workspace()
     state = ws.store.load()
     if as_json:
@@ -386,8 +528,42 @@ def show(c: Ctx, as_json: bool) -> None:
         click.echo(f"\npending intents ({len(state.intents)}): resolved by the next plan or apply")
 
 
+def load_saved_plan(path: Path) -> Any:
+    """A plan saved by `plan --out`, or an FtopsError saying why it cannot be read."""
+    from pydantic import ValidationError
+
+    from ftops.engine.model import Plan
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FtopsError(error("plan.unreadable", f"cannot read the saved plan {path}",
+                               str(getattr(exc, "strerror", None) or exc),
+                               hint="pass the file written by `ftops plan --out FILE`")) from None
+    try:
+        return Plan.model_validate_json(text)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise FtopsError(error("plan.invalid", f"{path} is not an ftops saved plan",
+                               f"{where}: {first['msg']} ({exc.error_count()} problem(s)).",
+                               hint="pass the file written by `ftops plan --out FILE`")) from None
+
+
+def _show_plan(c: Ctx, path: Path, as_json: bool) -> None:
+    from ftops.render import plan_json, plan_text
+
+    saved = load_saved_plan(path)
+    if as_json:
+        _echo_json(plan_json(saved))
+        return
+    click.echo(f"saved plan {path} · built from state serial {saved.state_serial} · lineage "
+               f"{saved.state_lineage or '-'} · apply it with `ftops apply {path}`\n")
+    click.echo(plan_text(saved, c.style))
+
+
 @cli.command()
-@click.option("--json", "as_json", is_flag=True)
+@json_option()
 @click.option("--offline", is_flag=True, help="From the state file only.")
 @pass_ctx
 def status(c: Ctx, as_json: bool, offline: bool) -> None:
@@ -421,7 +597,7 @@ def status(c: Ctx, as_json: bool, offline: bool) -> None:
 
 @cli.command()
 @click.argument("name", required=False)
-@click.option("--json", "as_json", is_flag=True)
+@json_option()
 @click.option("--offline", is_flag=True, help="From the state file only.")
 @pass_ctx
 def output(c: Ctx, name: str | None, as_json: bool, offline: bool) -> None:
@@ -431,13 +607,18 @@ def output(c: Ctx, name: str | None, as_json: bool, offline: bool) -> None:
         state = _refreshed_state(ws, offline)
     finally:
         ws.close()
-    models = {n: r for n, r in state.models.items() if n in ws.loaded.config.models}
+    declared = ws.loaded.config.models
+    models = {n: r for n, r in state.models.items() if n in declared}
     if name is not None:
+        _check_output_name(name, declared, state)
         rec = models.get(name)
         if rec is None or rec.job is None or not rec.job.fine_tuned_model:
-            st = rec.job.status if rec and rec.job else "not created"
-            raise FtopsError(error("output.not_ready", f"{name} has no fine-tuned model yet",
-                                   f"its job is {st}.", hint="run `ftops status` to follow it", address=f"models.{name}"))
+            if rec is None or rec.job is None:
+                why, hint = "no job has been created for it yet.", "run `ftops apply` to create it"
+            else:
+                why, hint = f"its job {rec.job.job_id} is {rec.job.status}.", "run `ftops status` to follow it"
+            raise FtopsError(error("output.not_ready", f"{name} has no fine-tuned model yet", why, hint=hint,
+                                   range=ws.loaded.range_of("models", name), address=f"models.{name}"))
         if as_json:
             _echo_json({"name": name, "fine_tuned_model": rec.job.fine_tuned_model, "job_id": rec.job.job_id})
         else:
@@ -453,6 +634,27 @@ def output(c: Ctx, name: str | None, as_json: bool, offline: bool) -> None:
             click.echo(f"{n} = {v['fine_tuned_model'] or '(' + str(v['status']) + ')'}")
 
 
+def _check_output_name(name: str, declared: Any, state: Any) -> None:
+    """`output NAME` for a name ftops.yaml does not declare: say whether it is an orphan or unknown."""
+    from ftops.diagnostics import did_you_mean
+
+    if name in declared:
+        return
+    rec = state.models.get(name)
+    if rec is not None:
+        job = rec.job
+        had = (f" Its last job {job.job_id} is {job.status}" + (f" and trained {job.fine_tuned_model}" if
+               job.fine_tuned_model else "") + "." if job else "")
+        raise FtopsError(error(
+            "output.not_declared", f"{name} is no longer declared in ftops.yaml",
+            f"It is an orphan: ftops keeps what it created but hands out ids only for declared models.{had}",
+            hint=f"declare `{name}` again to use it, or read `ftops show`", address=f"models.{name}"))
+    raise FtopsError(error(
+        "output.unknown_model", f"no model named {name}",
+        "Declared models: " + (", ".join(sorted(declared)) or "none") + ".",
+        hint=did_you_mean(name, declared) or "run `ftops output` to list them", address=f"models.{name}"))
+
+
 # ---------------------------------------------------------------------- dataset / sandbox
 
 
@@ -466,7 +668,7 @@ def dataset() -> None:
 @click.option("--model", "base_model", help="Base model (picks the tokenizer and token limit).")
 @click.option("--method", type=click.Choice(["supervised", "dpo", "reinforcement"]), default="supervised",
               show_default=True)
-@click.option("--json", "as_json", is_flag=True)
+@json_option()
 @pass_ctx
 def dataset_check(c: Ctx, files: tuple[Path, ...], base_model: str | None, method: str, as_json: bool) -> None:
     """Validate JSONL files and count their tokens. Sends nothing."""
@@ -522,6 +724,11 @@ def sandbox_serve(host: str, port: int, db: Path, time_scale: float | None, faul
 # ---------------------------------------------------------------------- entry point
 
 
+_INTERRUPTED = error("cli.interrupted", "interrupted",
+                     "Re-running resumes safely: pending actions are looked up on the provider first, so nothing "
+                     "is created twice.")
+
+
 def _interrupted() -> NoReturn:
     """Ctrl-C outside apply's own handler (lock, refresh, plan) or a second Ctrl-C ("abort now"): the
     state on disk is consistent and its intents cover the write in flight, so re-running is safe."""
@@ -530,31 +737,80 @@ def _interrupted() -> NoReturn:
     sys.exit(130)
 
 
+def _json_requested(args: list[str]) -> bool:
+    """`--json` among the arguments: for errors raised before click processed the option."""
+    head = args[: args.index("--")] if "--" in args else args
+    return "--json" in head
+
+
+def _command_name(args: list[str]) -> str:
+    words = [a for a in args if not a.startswith("-")]
+    names = set(cli.commands)
+    for i, w in enumerate(words):
+        if w in names:
+            sub = cli.commands[w]
+            if isinstance(sub, click.Group) and i + 1 < len(words) and words[i + 1] in sub.commands:
+                return f"{w} {words[i + 1]}"
+            return w
+    return ""
+
+
+def _fail(diags: list[Diagnostic], exit_code: int, *, color: bool, as_json: bool, command: str,
+          source_lines: list[str] | None = None) -> NoReturn:
+    if as_json:
+        _echo_json(error_document(diags, exit_code, command))
+    else:
+        print_diagnostics(diags, color=color, base=Path.cwd(), source_lines=source_lines)
+    sys.exit(exit_code)
+
+
 def main(argv: list[str] | None = None) -> NoReturn:
-    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
-    color = "--no-color" not in (argv or sys.argv) and "NO_COLOR" not in os.environ and sys.stderr.isatty()
+    args = list(argv if argv is not None else sys.argv[1:])
+    debug = "--debug" in args
+    color = "--no-color" not in args and "NO_COLOR" not in os.environ and sys.stderr.isatty()
+    _RUN.json, _RUN.command = False, ""
+
+    def as_json() -> bool:
+        return _RUN.json or _json_requested(args)
+
+    def command() -> str:
+        return _RUN.command or _command_name(args)
+
     try:
-        rv = cli.main(args=argv, prog_name="ftops", standalone_mode=False)
+        rv = cli.main(args=args, prog_name="ftops", standalone_mode=False)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
     except FtopsError as e:
-        print_diagnostics(e.diagnostics, color=color, base=Path.cwd(),
-                          source_lines=getattr(e, "source_lines", None))
-        sys.exit(e.exit_code)
+        _fail(e.diagnostics, e.exit_code, color=color, as_json=as_json(), command=command(),
+              source_lines=getattr(e, "source_lines", None))
     except click.exceptions.Abort as e:
         # click turns a KeyboardInterrupt raised inside a command into Abort: treat it as Ctrl-C.
         if isinstance(e.__cause__ or e.__context__, KeyboardInterrupt):
+            if as_json():
+                _fail([_INTERRUPTED], 130, color=color, as_json=True, command=command())
             _interrupted()
+        if as_json():
+            _fail([error("cli.aborted", "aborted")], 1, color=color, as_json=True, command=command())
         click.echo("Aborted.", err=True)
         sys.exit(1)
     except click.ClickException as e:
+        if as_json():
+            _fail([error("cli.usage_error", e.format_message(),
+                         hint="run `ftops --help` or `ftops COMMAND --help`")],
+                  1, color=color, as_json=True, command=command())
         e.show()
         sys.exit(1)
     except KeyboardInterrupt:
+        if as_json():
+            _fail([_INTERRUPTED], 130, color=color, as_json=True, command=command())
         _interrupted()
     except Exception as e:
         if debug:
             raise
+        if as_json():
+            _fail([error("internal.error", f"internal error: {type(e).__name__}: {e}",
+                         hint="run with --debug for the traceback")], 1, color=color, as_json=True,
+                  command=command())
         click.echo(f"ftops: internal error: {type(e).__name__}: {e} (run with --debug for the traceback)",
                    err=True)
         sys.exit(1)

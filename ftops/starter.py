@@ -42,16 +42,18 @@ def starter_examples(n: int = 60, offset: int = 0) -> list[dict[str, object]]:
     return out
 
 
-def write_jsonl(path: Path, rows: list[dict[str, object]]) -> None:
+def write_jsonl(path: Path, rows: list[dict[str, object]], *, exclusive: bool = False) -> None:
+    """Write rows as JSON Lines; `exclusive` refuses (FileExistsError) to replace an existing file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    with path.open("x" if exclusive else "w", encoding="utf-8") as f:
+        f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
 STARTER_YAML = """\
 # ftops project: the fine-tuned models you want, reviewed in git.
 # Docs: `ftops --help`. Editor completion: point yaml-language-server at ftops's schema.
 version: 1
-project: starter
+project: {project}        # unique to this project: ftops finds its own jobs by it
 provider:
   type: sandbox          # the built-in emulator: no key, no network. Switch to `openai` later.
 models:
@@ -67,19 +69,45 @@ models:
 """
 
 
-def write_starter(target: Path) -> list[Path]:
-    cfg = target / "ftops.yaml"
-    if cfg.exists():
-        raise FtopsError(error("init.exists", f"{cfg} already exists", "ftops init never overwrites a project.",
-                               hint="pick an empty directory: `ftops init NEW_DIR`"))
+def starter_files(target: Path) -> list[Path]:
+    """The files `init` writes (besides appending to .gitignore)."""
+    return [target / "ftops.yaml", target / "data" / "train.jsonl", target / "data" / "val.jsonl"]
+
+
+def write_starter(target: Path, *, force: bool = False, project: str | None = None) -> list[Path]:
+    """Write the starter project into `target`; never replaces a file unless `force`.
+
+    Every file that would be replaced is named in one error, before anything is written. The
+    project name is unique to this project (directory name plus a random tag), so two repositories
+    on one account never adopt each other's jobs. `.gitignore` is only ever appended to.
+    """
+    from ftops.config import unique_project_name
+
+    files = starter_files(target)
+    existing = [p for p in files if p.exists() or p.is_symlink()]
+    if existing and not force:
+        names = ", ".join(str(p) for p in existing)
+        raise FtopsError(error(
+            "init.exists", f"{len(existing)} file(s) already exist: {names}",
+            "ftops init never overwrites a file; nothing was written.",
+            hint="pick an empty directory (`ftops init NEW_DIR`), or pass `--force` to replace these files"))
     target.mkdir(parents=True, exist_ok=True)
-    written = [cfg, target / "data" / "train.jsonl", target / "data" / "val.jsonl", target / ".gitignore"]
-    cfg.write_text(STARTER_YAML, encoding="utf-8")
-    write_jsonl(written[1], starter_examples(60))
-    write_jsonl(written[2], starter_examples(12, offset=60))
+    cfg, train, val = files
+    name = project or unique_project_name(target.resolve().name)
+    try:
+        # exclusive unless forced: a file created between the check and the write is not replaced either
+        with cfg.open("w" if force else "x", encoding="utf-8") as f:
+            f.write(STARTER_YAML.replace("{project}", name))
+        write_jsonl(train, starter_examples(60), exclusive=not force)
+        write_jsonl(val, starter_examples(12, offset=60), exclusive=not force)
+    except FileExistsError as exc:
+        raise FtopsError(error("init.exists", f"{exc.filename} already exists",
+                               "it appeared while ftops init was writing; it was not replaced.",
+                               hint="pass `--force` to replace it")) from None
+    written = [*files, target / ".gitignore"]
     gi = written[3]
-    existing = gi.read_text() if gi.exists() else ""
-    if ".ftops/" not in existing:
-        gi.write_text(existing + ("" if existing.endswith("\n") or not existing else "\n") +
+    existing_text = gi.read_text() if gi.exists() else ""
+    if ".ftops/" not in existing_text:
+        gi.write_text(existing_text + ("" if existing_text.endswith("\n") or not existing_text else "\n") +
                       "# ftops state, caches and the sandbox database\n.ftops/\n")
     return written

@@ -18,6 +18,7 @@ from ftops.config import LoadedConfig, find_config, load_config
 from ftops.datasets import HashCache
 from ftops.diagnostics import FtopsError, error
 from ftops.engine.desired import DesiredSet, build_desired
+from ftops.engine.hooks import Hooks
 from ftops.engine.model import Plan, ProviderInfo, RemoteSnapshot
 from ftops.engine.plan import build_plan
 from ftops.engine.refresh import refresh
@@ -40,15 +41,18 @@ class PlanResult:
 
 
 class Workspace:
-    def __init__(self, directory: Path, *, environ: Mapping[str, str] | None = None):
+    def __init__(self, directory: Path, *, environ: Mapping[str, str] | None = None,
+                 variables: Mapping[str, str] | None = None, hooks: Hooks | None = None):
         self.directory = directory.resolve()
+        self.variables = dict(variables or {})
+        self.hooks = hooks
         self.environ = dict(os.environ if environ is None else environ)
         self._providers: dict[str, Provider] = {}
         self._sandbox: Any = None
 
     @cached_property
     def loaded(self) -> LoadedConfig:
-        return load_config(find_config(self.directory), environ=self.environ)
+        return load_config(find_config(self.directory), environ=self.environ, variables=self.variables or None)
 
     @property
     def root(self) -> Path:
@@ -222,7 +226,7 @@ class Workspace:
     def desired(self) -> DesiredSet:
         self.check_dataset_sizes()
         return build_desired(self.loaded, self._translators(), cache_dir=self.ftops_dir / "cache",
-                             hash_cache=self.hash_cache)
+                             hash_cache=self.hash_cache, hooks=self.hooks)
 
     def load_state(self) -> State:
         """The state, with records written by older ftops versions completed (identity group, lifecycle

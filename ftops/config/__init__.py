@@ -27,6 +27,7 @@ from .models import (
     WandbIntegration,
     WandbSettings,
 )
+from .project import PLACEHOLDER_PROJECTS, is_placeholder_project, unique_project_name
 from .schema import config_json_schema
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "DATASET_FIELDS",
     "HYPERPARAMETERS_BY_METHOD",
     "METHODS",
+    "PLACEHOLDER_PROJECTS",
     "DpoHyperparameters",
     "FtopsConfig",
     "Hyperparameters",
@@ -47,5 +49,7 @@ __all__ = [
     "WandbSettings",
     "config_json_schema",
     "find_config",
+    "is_placeholder_project",
     "load_config",
+    "unique_project_name",
 ]

@@ -1,10 +1,14 @@
 """`${vars.NAME}` and `${env.NAME}` / `${env.NAME:-default}` substitution in string values.
 
 Runs on the parsed YAML before validation so the models only ever see final values. A string
-that is exactly one `${vars.NAME}` takes the variable's type (`n_epochs: ${vars.epochs}` stays an
-int); env values are always strings, because the environment has no types. `$${` writes a
-literal `${`. Keys are never interpolated. `vars` values may use `${env...}` but not other vars,
-so there is no evaluation order to get wrong and no cycle to detect.
+that is exactly one reference takes a type: `${vars.NAME}` the variable's (`n_epochs: ${vars.epochs}`
+stays an int), `${env.NAME}` the one its text has as a YAML 1.2 core scalar (`42` an int, `0.5` a
+float, `true`/`false` a bool, anything else a string), so `seed: ${env.SEED}` works. The loader turns
+such a value back into its text where the field wants a string (`suffix: ${env.BUILD}` with BUILD=42).
+A reference inside a longer string is always text. `$${` writes a literal `${`. Keys are never
+interpolated. `vars` values may use `${env...}` but not other vars, so there is no evaluation order
+to get wrong and no cycle to detect. `overrides` (`ftops --var KEY=VALUE`) replace declared `vars`
+and are typed like env values.
 """
 
 from __future__ import annotations
@@ -20,6 +24,19 @@ from .source import NodePosition, Path_
 
 _REF = re.compile(r"\$\$\{|\$\{([^}]*)\}")
 _INNER = re.compile(r"^(vars|env)\.([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$", re.DOTALL)
+# YAML 1.2 core schema (not 1.1: `yes`, `0o17`, `1_000` and `1:30` stay strings); no .inf/.nan.
+_INT = re.compile(r"[-+]?[0-9]+")
+_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+_BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
+
+
+def typed_scalar(text: str) -> Any:
+    """`text` as a YAML 1.2 core scalar: int, float or bool when it reads as one, else the string."""
+    if _INT.fullmatch(text):
+        return int(text)
+    if _FLOAT.fullmatch(text):
+        return float(text)
+    return _BOOL.get(text, text)
 
 
 @dataclass
@@ -27,6 +44,8 @@ class InterpolationResult:
     data: Any
     diagnostics: list[Diagnostic] = field(default_factory=list)
     env_paths: set[Path_] = field(default_factory=set)  # values that came (wholly) from env
+    # values typed from their text (`${env.SEED}` -> 42): path -> the text, for fields that want a string
+    typed_from_text: dict[Path_, str] = field(default_factory=dict)
 
 
 class _Interpolator:
@@ -40,6 +59,8 @@ class _Interpolator:
         self.filename = filename
         self.diagnostics: list[Diagnostic] = []
         self.env_paths: set[Path_] = set()
+        self.typed_from_text: dict[Path_, str] = {}
+        self.var_texts: dict[str, str] = {}  # variables typed from text (env or --var): name -> text
 
     def _where(self, path: Path_) -> SourceRange | None:
         pos = self.positions.get(path)
@@ -68,7 +89,10 @@ class _Interpolator:
                     "Defined variables: " + (", ".join(sorted(self.vars)) or "none") + ".",
                     range=self._where(path), hint=hint))
                 return False, None
-            return True, self.vars[name]
+            value = self.vars[name]
+            if name in self.var_texts:
+                self.typed_from_text[path] = self.var_texts[name]
+            return True, value
         if name in self.secret_env:
             self.diagnostics.append(error(
                 "config.secret_interpolation", f"`${{env.{name}}}` would copy the API key into the configuration",
@@ -94,6 +118,10 @@ class _Interpolator:
             ok, value = self._resolve(whole.group(1), path, allow_vars)
             if ok and whole.group(1).strip().startswith("env."):
                 self.env_paths.add(path)
+                typed = typed_scalar(value)
+                if typed is not value:
+                    self.typed_from_text[path] = value
+                value = typed
             return value if ok else text
 
         def sub(m: re.Match[str]) -> str:
@@ -120,20 +148,38 @@ class _Interpolator:
 
 def interpolate(data: dict[str, Any], environ: Mapping[str, str],
                 positions: Mapping[Path_, NodePosition], filename: str,
-                secret_env: Collection[str] = ()) -> InterpolationResult:
+                secret_env: Collection[str] = (), overrides: Mapping[str, str] | None = None) -> InterpolationResult:
     """Substitute references everywhere; `vars` first (env only), then the rest.
 
     References to `secret_env` (the API key variables) are errors, so a key never lands in a value.
+    `overrides` (from `--var KEY=VALUE`) replace declared variables; an undeclared one is an error,
+    so a typo never goes unnoticed.
     """
     raw_vars = data.get("vars")
     it = _Interpolator({}, environ, positions, filename, secret_env)
     resolved_vars: dict[str, Any] = {}
     if isinstance(raw_vars, dict):
         resolved_vars = {k: it.walk(v, ("vars", k), allow_vars=False) for k, v in raw_vars.items()}
+        it.var_texts = {str(p[1]): t for p, t in it.typed_from_text.items() if len(p) == 2 and p[0] == "vars"}
+    for key, text in (overrides or {}).items():
+        if key not in resolved_vars:
+            declared = [k for k in resolved_vars if isinstance(k, str)]
+            rng = positions.get(("vars",))
+            it.diagnostics.append(error(
+                "config.unknown_variable", f"--var {key}: no variable `{key}` is declared",
+                "Defined variables: " + (", ".join(sorted(declared)) or "none") + ".",
+                range=rng.key if rng else None,
+                hint=did_you_mean(key, declared) or f"declare it under `vars:` (e.g. `vars: {{{key}: ...}}`)"))
+            continue
+        resolved_vars[key] = typed_scalar(text)
+        if resolved_vars[key] is not text:
+            it.var_texts[key] = text
+        else:
+            it.var_texts.pop(key, None)
     it.vars = {k: v for k, v in resolved_vars.items() if isinstance(k, str)}
     out: dict[str, Any] = {}
     for key, value in data.items():
         out[key] = resolved_vars if key == "vars" and isinstance(raw_vars, dict) else \
             it.walk(value, (key,), allow_vars=True)
-    return InterpolationResult(out, it.diagnostics, it.env_paths)
+    return InterpolationResult(out, it.diagnostics, it.env_paths, it.typed_from_text)
 

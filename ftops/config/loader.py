@@ -311,7 +311,7 @@ def _diagnostics_from_validation(exc: ValidationError, data: Any, positions: Map
             elif not hint and isinstance(inp, str) and etype in ("int_type", "float_type"):
                 hint = "write the number without quotes"
                 if loc in env_paths:
-                    hint = "values from ${env...} are strings; use ${vars...} for numbers"
+                    hint = "this value comes from ${env...}: set the variable to a plain number, e.g. 42"
             elif not hint and etype == "literal_error" and isinstance(inp, str) and isinstance(ctx, dict):
                 expected = [e.strip().strip("'") for e in str(ctx.get("expected", "")).replace(" or ", ",").split(",")]
                 hint = did_you_mean(inp, [e for e in expected if e])
@@ -322,6 +322,31 @@ def _diagnostics_from_validation(exc: ValidationError, data: Any, positions: Map
         out.append(error(code, summary, detail, range=rng, hint=hint, address=address))
     out.sort(key=lambda d: (d.range.line, d.range.column) if d.range else (0, 0))
     return out
+
+
+def _as_text_where_strings_wanted(exc: ValidationError, data: Any, typed: Mapping[Path_, str]) -> Any | None:
+    """`data` with interpolated values typed from their text (`${env.BUILD}` -> 42) put back as that
+    text wherever the field wants a string; None when no error is of that kind."""
+    fix: dict[Path_, str] = {}
+    for err in exc.errors(include_url=False):
+        if err["type"] != "string_type":
+            continue
+        loc, _ = _strip_union_tags(tuple(err["loc"]), data, err["type"])
+        if loc in typed:
+            fix[loc] = typed[loc]
+    if not fix:
+        return None
+
+    def put(value: Any, path: Path_) -> Any:
+        if path in fix:
+            return fix[path]
+        if isinstance(value, dict):
+            return {k: put(v, path + (k,)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [put(v, path + (i,)) for i, v in enumerate(value)]
+        return value
+
+    return put(data, ())
 
 
 # --------------------------------------------------------------------------- dataset paths
@@ -397,11 +422,12 @@ def _inside(path: Path, root: Path) -> bool:
 # --------------------------------------------------------------------------- entry point
 
 
-def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> LoadedConfig:
+def load_config(path: Path, *, environ: Mapping[str, str] | None = None,
+                variables: Mapping[str, str] | None = None) -> LoadedConfig:
     """Load and validate ftops.yaml; raise FtopsError carrying every diagnostic found.
 
-    The error also carries `source_lines` (with any inline secret redacted) so the CLI can show
-    the offending lines.
+    `variables` (`ftops --var KEY=VALUE`) override declared `vars:`. The error also carries
+    `source_lines` (with any inline secret redacted) so the CLI can show the offending lines.
     """
     path = Path(path)
     abs_path = path.absolute()
@@ -454,14 +480,21 @@ def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> Load
     for _where, entry in entries:
         if isinstance(entry, dict) and isinstance(entry.get("api_key_env"), str):
             secret_env.add(entry["api_key_env"])
-    interp = interpolate(data, env, positions, filename, secret_env)
+    interp = interpolate(data, env, positions, filename, secret_env, overrides=variables)
     diags.extend(interp.diagnostics)
     config: FtopsConfig | None = None
     if not has_errors(interp.diagnostics):
         try:
             config = FtopsConfig.model_validate(interp.data)
         except ValidationError as exc:
-            diags.extend(_diagnostics_from_validation(exc, interp.data, positions, filename, interp.env_paths))
+            retyped = _as_text_where_strings_wanted(exc, interp.data, interp.typed_from_text)
+            try:
+                if retyped is None:
+                    raise
+                interp.data = retyped
+                config = FtopsConfig.model_validate(retyped)
+            except ValidationError as exc2:
+                diags.extend(_diagnostics_from_validation(exc2, interp.data, positions, filename, interp.env_paths))
 
     root = abs_path.parent
     # Checked on the raw data so path errors are reported together with validation errors.

@@ -27,9 +27,11 @@ from ftops.datasets.formats import (
     _decode,
     detect_format,
 )
-from ftops.datasets.hashing import stat_dataset, write_atomic
+from ftops.datasets.hashing import ProgressCallback, stat_dataset, write_atomic
 from ftops.datasets.models import DatasetIssue, DatasetReport, DatasetStats
 from ftops.datasets.tokens import (
+    APPROXIMATE_HINT,
+    approximate_tokens_message,
     encoding_name_for,
     is_legacy_completion_model,
     load_encoding,
@@ -205,13 +207,14 @@ def _write_cached(path: Path, report: DatasetReport) -> None:
 def check_dataset(path: str | Path, *, method: str = "supervised", base_model: str | None = None,
                   cache_dir: Path | None = None, sha256: str | None = None,
                   uploads_api: bool = False, workers: int | None = None,
-                  purpose: str = "training") -> DatasetReport:
+                  purpose: str = "training", on_progress: ProgressCallback | None = None) -> DatasetReport:
     """Validate one dataset file and count its tokens; never raises for bad content.
 
     `sha256`, when given, is trusted: with `cache_dir` a warm call then reads no dataset bytes.
     `purpose="validation"` drops the minimum-example rules, which apply to training files only.
     `uploads_api=True` means the file will go through the multipart Uploads API (up to 8 GB)
     rather than /v1/files (512 MB). `workers` caps worker processes (default: one per core).
+    `on_progress(bytes_checked, bytes_total)` follows validation (after each range; not on a cache hit).
     Raises FtopsError (dataset.not_found / dataset.not_a_file) only for unreadable paths.
     """
     if method not in METHODS:
@@ -230,13 +233,13 @@ def check_dataset(path: str | Path, *, method: str = "supervised", base_model: s
         if sha256 is None:
             from ftops.datasets.hashing import sha256_file
 
-            sha256 = sha256_file(p)
+            sha256 = sha256_file(p, on_progress)
         cache_path = _cache_file(Path(cache_dir), sha256, method, encoding, limit, uploads_api, purpose)
         cached = _read_cached(cache_path)
         if cached is not None:
             return cached.model_copy(update={"path": str(path)})
     report = _validate(str(p), st.st_size, method, base_model, encoding, limit, sha256, uploads_api, workers,
-                       purpose)
+                       purpose, on_progress)
     if cache_path is not None and not report.stats.approximate:
         # Estimated counts are not cached: the next run may have the encoding and count exactly.
         _write_cached(cache_path, report)
@@ -273,7 +276,8 @@ class _Hasher(threading.Thread):
 
 
 def _validate(path: str, size: int, method: str, base_model: str | None, encoding: str, limit: int,
-              sha256: str | None, uploads_api: bool, workers: int | None, purpose: str) -> DatasetReport:
+              sha256: str | None, uploads_api: bool, workers: int | None, purpose: str,
+              on_progress: ProgressCallback | None = None) -> DatasetReport:
     errors: list[DatasetIssue] = []
     warnings: list[DatasetIssue] = []
     start = 0
@@ -307,13 +311,23 @@ def _validate(path: str, size: int, method: str, base_model: str | None, encodin
         hasher = _Hasher(path)
         hasher.start()
     merged = _Merged(limit)
+    checked = start
+
+    def advanced(job: _Job) -> None:
+        nonlocal checked
+        checked += job.end - job.start
+        if on_progress is not None:
+            on_progress(checked, size)
+
     if pool is not None:
         with pool:
-            for result in pool.imap(_check_range, jobs, chunksize=1):
+            for job, result in zip(jobs, pool.imap(_check_range, jobs, chunksize=1)):
                 merged.add(result)
+                advanced(job)
     else:
         for job in jobs:
             merged.add(_check_range(job))
+            advanced(job)
     if hasher is not None:
         hasher.join()
         if hasher.exc is not None:
@@ -322,6 +336,10 @@ def _validate(path: str, size: int, method: str, base_model: str | None, encodin
     assert sha256 is not None
     merged.finish(fmt, method, errors, warnings, training=purpose != "validation")
     stats = merged.stats(encoding)
+    if stats.approximate:
+        # Never cached (see check_dataset), so this says why on every run until the encoding loads.
+        warnings.append(DatasetIssue(line=None, code="tokens_approximate",
+                                     message=approximate_tokens_message(encoding), hint=APPROXIMATE_HINT))
     return DatasetReport(path=path, sha256=sha256, size=size, format=fmt, valid=not errors,
                          errors=errors, warnings=warnings, stats=stats, method=method)
 

@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -21,10 +21,16 @@ _BLOCK = 4 * 1024 * 1024
 _FORMAT = 1
 
 
-def sha256_file(path: Path) -> str:
+#: on_progress(bytes_done, bytes_total), called as a long read advances (and once at the end).
+ProgressCallback = Callable[[int, int], None]
+
+
+def sha256_file(path: Path, on_progress: ProgressCallback | None = None) -> str:
     """Hex sha256 of a file's bytes, read in large blocks (hashlib releases the GIL)."""
     h = hashlib.sha256()
+    done = 0
     with open(path, "rb", buffering=0) as f:
+        total = os.fstat(f.fileno()).st_size if on_progress else 0
         buf = bytearray(_BLOCK)
         view = memoryview(buf)
         while True:
@@ -32,6 +38,9 @@ def sha256_file(path: Path) -> str:
             if not n:
                 break
             h.update(view[:n])
+            if on_progress is not None:
+                done += n
+                on_progress(done, max(total, done))
     return h.hexdigest()
 
 
@@ -75,15 +84,16 @@ class HashCache:
         entries = data.get("entries")
         return entries if isinstance(entries, dict) else {}
 
-    def sha256(self, path: Path) -> str:
-        """Digest of `path`; re-hashed only when size, mtime_ns or inode changed."""
+    def sha256(self, path: Path, on_progress: ProgressCallback | None = None) -> str:
+        """Digest of `path`; re-hashed only when size, mtime_ns or inode changed (then `on_progress`
+        follows the read)."""
         abs_path = str(Path(path).resolve())
         st = stat_dataset(Path(abs_path))
         key = _key(st)
         entry = self._entries.get(abs_path)
         if entry is not None and entry.get("stat") == key and isinstance(entry.get("sha256"), str):
             return str(entry["sha256"])
-        digest = sha256_file(Path(abs_path))
+        digest = sha256_file(Path(abs_path), on_progress)
         # A file modified while hashing gets no entry: the next call hashes it again.
         st2 = os.stat(abs_path)
         if _key(st2) == key:

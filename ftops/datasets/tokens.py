@@ -88,6 +88,7 @@ def is_legacy_completion_model(base_model: str | None) -> bool:
 
 _lock = threading.Lock()
 _loaded: dict[str, Any] = {}
+_failures: dict[str, str] = {}  # encoding name -> why it could not be loaded
 
 
 def load_encoding(name: str) -> Any | None:
@@ -100,10 +101,31 @@ def load_encoding(name: str) -> Any | None:
             import tiktoken
 
             enc = tiktoken.get_encoding(name)
-        except Exception:  # noqa: BLE001 - any failure means "estimate instead"
+        except Exception as exc:  # noqa: BLE001 - any failure means "estimate instead"
             enc = None
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            _failures[name] = f"{type(exc).__name__}: {first[:80]}{'…' if len(first) > 80 else ''}"
         _loaded[name] = enc
         return enc
+
+
+def encoding_failure(name: str) -> str | None:
+    """Why `name` could not be loaded in this process (None: it loads, or was never tried)."""
+    if load_encoding(name) is not None:
+        return None
+    return _failures.get(name, "unknown reason")
+
+
+#: Why the estimate is high: bytes/4 over-counts the o200k/cl100k encodings of typical chat data.
+APPROXIMATE_HINT = ("let ftops reach the network once (tiktoken downloads the encoding to its cache), or set "
+                    "TIKTOKEN_CACHE_DIR to a directory that holds tiktoken's encoding files")
+
+
+def approximate_tokens_message(encoding: str) -> str:
+    """The warning text for counts estimated because `encoding` could not be loaded."""
+    why = encoding_failure(encoding) or "it could not be loaded"
+    return (f"token counts and costs are estimates (bytes/4, typically ~18% too high): tiktoken's `{encoding}` "
+            f"encoding is not available ({why})")
 
 
 def _estimate(text: str) -> int:

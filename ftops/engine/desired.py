@@ -22,6 +22,7 @@ from ftops.datasets import (
 )
 from ftops.diagnostics import Diagnostic, FtopsError, SourceRange, error, warning
 from ftops.engine.fingerprint import derived_seed, file_placeholder, fingerprint
+from ftops.engine.hooks import Hooks
 from ftops.engine.model import CostInfo, DatasetRef, DesiredModel
 from ftops.providers import ModelSpec, Problem, Provider
 
@@ -81,11 +82,13 @@ def _problem_diagnostic(loaded: LoadedConfig, name: str, pname: str, p: Problem)
 
 
 def build_desired(loaded: LoadedConfig, providers: Mapping[str, Provider], *, cache_dir: Path,
-                  hash_cache: HashCache) -> DesiredSet:
+                  hash_cache: HashCache, hooks: Hooks | None = None) -> DesiredSet:
     """Resolve every declared model through its provider: validate, translate, fingerprint, price.
 
     Provider problems stop here (with file:line), before any dataset is read or request sent.
+    `hooks.dataset_progress` follows the hashing and checking of each dataset read.
     """
+    on = hooks or Hooks()
     problems = provider_problems(loaded, providers)
     if any(d.is_error for d in problems):
         raise FtopsError(problems)
@@ -98,13 +101,15 @@ def build_desired(loaded: LoadedConfig, providers: Mapping[str, Provider], *, ca
     def dataset(name: str, which: str, display: str, method: str, base: str,
                 uploads_api: bool) -> tuple[DatasetRef, DatasetReport]:
         path = loaded.dataset_path(name, which)
-        sha = hash_cache.sha256(path)
+        sha = hash_cache.sha256(path, lambda done, total: on.dataset_progress(display, "hashing", done, total))
         purpose = "validation" if which == "validation_file" else "training"
         key = (sha, method, base, purpose)
         report = result.reports.get(key)
         if report is None:
             report = check_dataset(path, method=method, base_model=base, cache_dir=cache_dir, sha256=sha,
-                                   uploads_api=uploads_api, purpose=purpose)
+                                   uploads_api=uploads_api, purpose=purpose,
+                                   on_progress=lambda done, total: on.dataset_progress(display, "checking", done,
+                                                                                       total))
             result.reports[key] = report
         if key not in seen_diag:
             seen_diag.add(key)

@@ -30,3 +30,6 @@ class Hooks:
     def retrying(self, what: str, why: str) -> None: ...
 
     def state_saved(self, serial: int) -> None: ...
+
+    def dataset_progress(self, path: str, stage: str, done: int, total: int) -> None:
+        """A dataset being read: `stage` is "hashing" or "checking", `done`/`total` in bytes."""

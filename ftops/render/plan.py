@@ -8,9 +8,10 @@ derived from it, so the three never disagree.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from ftops.diagnostics import Diagnostic
 from ftops.engine.model import ModelAction, Plan
 
 Style = Callable[..., str]
@@ -90,19 +91,61 @@ def summary_line(doc: dict[str, Any]) -> str:
     return line
 
 
+def intents_heading(intents: list[dict[str, Any]]) -> str:
+    # The state cannot tell an interrupted apply from one whose request failed: say only what is known.
+    return (f"An earlier apply started {len(intents)} write(s) it never confirmed (it stopped, or the request "
+            "failed, before recording the result); checked against the provider:")
+
+
+def intent_lines(intents: list[dict[str, Any]]) -> list[str]:
+    out = []
+    for i in intents:
+        what = f"upload sha256 {i['key'][:12]}…" if i["kind"] == "upload_file" else \
+            f"job for models.{i['model']} (fingerprint {i['key'][:12]}…)"
+        verdict = f"it took effect: {i['found']} (adopted)" if i["found"] else \
+            "it never took effect (nothing on the provider; the plan below does it again if still needed)"
+        out.append(f"{what}: {verdict}")
+    return out
+
+
+MAX_PER_CODE = 5
+
+
+def diagnostic_lines_markdown(diags: list[dict[str, Any]]) -> list[str]:
+    """Diagnostics (to_json form) as a Markdown list: at most MAX_PER_CODE of one code per file, as
+    the text output shows them."""
+    out: list[str] = []
+    counts: dict[tuple[str, str], int] = {}
+    hidden: dict[tuple[str, str], int] = {}
+    for d in sorted(diags, key=lambda d: d.get("severity") != "error"):
+        rng = d.get("range") or {}
+        key = (d["code"], str(rng.get("filename") or ""))
+        counts[key] = counts.get(key, 0) + 1
+        if counts[key] > MAX_PER_CODE:
+            hidden[key] = hidden.get(key, 0) + 1
+            continue
+        where = f" `{rng['filename']}:{rng['line']}`" if rng else ""
+        line = f"- **{d.get('severity') or 'warning'}** `{d['code']}`{where}: {d['summary']}"
+        if d.get("address"):
+            line += f" ({d['address']})"
+        if d.get("detail"):
+            line += f" — {d['detail']}"
+        if d.get("hint"):
+            line += f" *hint:* {d['hint']}"
+        out.append(line)
+    for (code, fn), n in sorted(hidden.items()):
+        out.append(f"- … and {n} more `{code}` in {f'`{fn}`' if fn else 'the config'}")
+    return out
+
+
 def plan_text(plan: Plan, style: Style = plain) -> str:
     doc = plan_json(plan)
     out = [style(f"ftops plan · project {doc['project']} · {_providers_line(doc)}"
                  + (" · offline, from state only" if doc["offline"] else ""), bold=True), ""]
     multi = len(doc.get("providers") or {}) > 1
     if doc["intents"]:
-        out.append(f"An earlier apply was interrupted; {len(doc['intents'])} unconfirmed write(s) resolved "
-                   "against the provider:")
-        for i in doc["intents"]:
-            what = f"upload sha256 {i['key'][:12]}…" if i["kind"] == "upload_file" else \
-                f"job for models.{i['model']} (identity {i['key'][:16]}…)"
-            verdict = f"happened: {i['found']} (adopted)" if i["found"] else "never happened"
-            out.append(f"  {what}: {verdict}")
+        out.append(intents_heading(doc["intents"]))
+        out += [f"  {line}" for line in intent_lines(doc["intents"])]
         out.append("")
     if doc["files"]:
         out.append("Datasets:")
@@ -181,10 +224,19 @@ def _new_attributes(attrs: dict[str, Any]) -> list[str]:
     return out
 
 
-def plan_markdown(plan: Plan) -> str:
-    """For PR comments: a summary line, a table, and the attribute diffs in a details block."""
+def plan_markdown(plan: Plan, diagnostics: Sequence[Diagnostic] = ()) -> str:
+    """For PR comments: a summary line, every warning, a table, and the attribute diffs in a details block.
+
+    `diagnostics` are the dataset and configuration warnings the text plan prints before the plan:
+    a reviewer must see them too.
+    """
     doc = plan_json(plan)
     out = [f"### ftops plan — `{doc['project']}` on {doc['provider']}", "", f"**{summary_line(doc)}**", ""]
+    diags = [d.to_json() for d in dict.fromkeys(diagnostics)] + list(doc["warnings"])
+    if diags:
+        out += [f"**Warnings ({len(diags)})**", "", *diagnostic_lines_markdown(diags), ""]
+    if doc["intents"]:
+        out += [intents_heading(doc["intents"]), "", *[f"- {line}" for line in intent_lines(doc["intents"])], ""]
     if doc.get("cancels") or any(m["action"] == "replace" for m in doc["models"]):
         out += ["> [!WARNING]", "> This plan cancels running jobs or replaces models. Cancelling cannot be undone; "
                 "replaced models stay callable until pruned.", ""]
@@ -212,6 +264,4 @@ def plan_markdown(plan: Plan) -> str:
                 out.append(f"- {c['path']}: {short(c['before'])}")
                 out.append(f"+ {c['path']}: {short(c['after'])}")
         out += ["```", "", "</details>"]
-    for w in doc["warnings"]:
-        out.append(f"> **warning** `{w['code']}`: {w['summary']}")
     return "\n".join(out).rstrip() + "\n"
