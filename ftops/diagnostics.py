@@ -11,6 +11,7 @@ Codes are stable dotted slugs (`config.unknown_field`, `dataset.blank_line`,
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -143,3 +144,60 @@ class DiagnosticList:
     def raise_if_errors(self) -> None:
         if self.errors:
             raise FtopsError(self.items)
+
+
+# --------------------------------------------------------------------------- secrets in messages
+
+# What an API key looks like. Strict formats are matched as they are; the loose families
+# (`sk-…`, `tgp_…`, `fw_…`, …) also need two digits and two letters in their body, so a
+# suffix such as `sk-support-bot-v2` is not a key while any random key is.
+_STRICT_KEY = re.compile(
+    r"(?<![A-Za-z0-9_-])(?:"
+    r"A[KS]IA[0-9A-Z]{16}"  # AWS access key id
+    r"|gh[pousr]_[A-Za-z0-9]{36,}"  # GitHub
+    r"|github_pat_[A-Za-z0-9_]{40,}"
+    r"|xox[abposr]-[A-Za-z0-9-]{10,}"  # Slack
+    r"|AIza[0-9A-Za-z_-]{35}"  # Google
+    r"|[sr]k_live_[0-9A-Za-z]{20,}"  # Stripe
+    r"|glpat-[A-Za-z0-9_-]{20,}"  # GitLab
+    r")"
+)
+_LOOSE_KEY = re.compile(
+    r"(?<![A-Za-z0-9_-])"
+    r"(?:sk-(?:proj-|svcacct-|admin-|ant-(?:api\d\d-)?)?|tgp_(?:v1_)?|fw_|hf_|gsk_|r8_|pplx-|nvapi-|xai-)"
+    r"([A-Za-z0-9_-]{20,})"
+)
+
+
+def find_api_key(text: str) -> str | None:
+    """The first substring of `text` that looks like an API key, or None.
+
+    Used wherever ftops must refuse or hide a key it did not read from a key variable: config
+    values, pasted variable names, training data. Never put the result in a message: pass it
+    to `redacted` first.
+    """
+    m = _STRICT_KEY.search(text)
+    if m is not None:
+        return m.group(0)
+    for m in _LOOSE_KEY.finditer(text):
+        body = m.group(1)
+        if sum(c.isdigit() for c in body) >= 2 and sum(c.isalpha() for c in body) >= 2:
+            return m.group(0)
+    return None
+
+
+def redacted(secret: str, keep: int = 4) -> str:
+    """`sk-p…`: enough to recognise which key it was, never enough to use it."""
+    return secret[:keep] + "…" if len(secret) > keep else "…"
+
+
+def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
+    """`text` with every given secret value and every key-like token replaced by its redacted prefix."""
+    for s in sorted((s for s in secrets if s), key=len, reverse=True):
+        if s in text:
+            text = text.replace(s, redacted(s))
+    key = find_api_key(text)
+    while key is not None:
+        text = text.replace(key, redacted(key))
+        key = find_api_key(text)
+    return text

@@ -7,7 +7,9 @@ Each pydantic error becomes one `Diagnostic` at the YAML position of the offendi
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
 import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,18 +24,25 @@ from ftops.diagnostics import (
     SourceRange,
     did_you_mean,
     error,
+    find_api_key,
     has_errors,
+    redact_text,
+    redacted,
     warning,
 )
 
 from .interpolate import interpolate
-from .models import HYPERPARAMETERS_BY_METHOD, FtopsConfig
+from .models import HYPERPARAMETERS_BY_METHOD, FtopsConfig, ProviderConfig
+from .secrets import find_secret_values, key_variable_names, secret_values
 from .source import NodePosition, Path_, parse_yaml
 
 CONFIG_FILENAME = "ftops.yaml"
 MAX_CONFIG_BYTES = 10_000_000
 DATASET_FIELDS = ("training_file", "validation_file")
 _SECRET_KEYS = {"api_key", "apikey", "api-key", "key", "token", "secret", "password", "openai_api_key"}
+_SECRET_WORDS = ("key", "token", "secret", "password", "passwd", "credential")
+_VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_UPPER_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 
 _OUT_OF_RANGE = {
     "greater_than", "greater_than_equal", "less_than", "less_than_equal", "too_long", "too_short",
@@ -101,8 +110,11 @@ def _display_name(path: Path) -> str:
         return str(path)
 
 
-def _redact(lines: list[str], positions: Mapping[Path_, NodePosition], secret_paths: Sequence[Path_]) -> list[str]:
-    out = list(lines)
+def _redact(lines: list[str], positions: Mapping[Path_, NodePosition], secret_paths: Sequence[Path_],
+            secrets: Sequence[str] = ()) -> list[str]:
+    """Source lines safe to print: the values at `secret_paths`, every secret value and every
+    key-like token replaced (diagnostics quote these lines under their message)."""
+    out = [redact_text(line, secrets) for line in lines]
     for p in secret_paths:
         pos = positions.get(p)
         if pos and pos.key and 0 < pos.key.line <= len(out):
@@ -147,10 +159,75 @@ def _allowed_keys(loc: Path_, data: Any) -> list[str]:
     return []
 
 
+def _is_provider_block(path: Path_) -> bool:
+    """`provider` or `providers.NAME`: where a key is most likely to be pasted."""
+    return path == ("provider",) or (len(path) == 2 and path[0] == "providers")
+
+
+def _secret_like_name(key: str) -> bool:
+    low = key.lower()
+    return low in _SECRET_KEYS or (low not in ("api_key_env",) and any(w in low for w in _SECRET_WORDS))
+
+
+def _provider_secret_paths(data: Any) -> list[Path_]:
+    """Values not to show from the source: secret-named keys and any unknown key of a provider block
+    (a misspelt `api_key_env` is often followed by the key itself)."""
+    known = set(ProviderConfig.model_fields)
+    blocks: list[tuple[Path_, Any]] = [(("provider",), data.get("provider"))]
+    providers = data.get("providers")
+    if isinstance(providers, dict):
+        blocks += [(("providers", k), v) for k, v in providers.items()]
+    out: list[Path_] = []
+    for path, block in blocks:
+        if isinstance(block, dict):
+            out += [path + (k,) for k in block if isinstance(k, str) and (k not in known or _secret_like_name(k))]
+    return out
+
+
+def _check_key_variable_names(data: Any, secrets: Mapping[str, str], positions: Mapping[Path_, NodePosition],
+                              filename: str) -> tuple[list[Diagnostic], set[Path_]]:
+    """`api_key_env` must name a variable; a pasted key (or anything else) is refused without echoing it."""
+    fields: list[Path_] = [("provider", "api_key_env")]
+    providers = data.get("providers")
+    if isinstance(providers, dict):
+        fields += [("providers", k, "api_key_env") for k in providers]
+    diags: list[Diagnostic] = []
+    bad: set[Path_] = set()
+    for path in fields:
+        block = data.get(path[0]) if len(path) == 2 else (data.get("providers") or {}).get(path[1])
+        value = block.get("api_key_env") if isinstance(block, dict) else None
+        if not isinstance(value, str):
+            continue
+        pasted = bool(find_api_key(value)) or value.strip() in secrets or (
+            len(value) >= 24 and sum(c.isdigit() for c in value) >= 4 and not _UPPER_NAME.match(value))
+        if _VARIABLE_NAME.match(value) and not pasted:
+            continue
+        bad.add(path)
+        pos = positions.get(path)
+        rng = pos.value if pos else SourceRange(filename, 1)
+        dotted = ".".join(str(p) for p in path)
+        if pasted or len(value) >= 24:
+            diags.append(error(
+                "config.inline_secret", f"`{dotted}` holds what looks like an API key (`{redacted(value)}`), "
+                "not a variable name",
+                "`api_key_env` names the environment variable the key is read from; the key itself must never be "
+                "written in ftops.yaml (it would end up in version control and logs).", range=rng,
+                hint="export the key, e.g. `export OPENAI_API_KEY=<key>`, and write `api_key_env: OPENAI_API_KEY`; "
+                     "then revoke the pasted key"))
+        else:
+            diags.append(error(
+                "config.invalid_value", f"`{dotted}` must be an environment variable name, got `{redacted(value)}`",
+                "A variable name has letters, digits and `_`, and does not start with a digit.", range=rng,
+                hint="e.g. `api_key_env: OPENAI_API_KEY`"))
+    return diags, bad
+
+
 def _unknown_field_hint(loc: Path_, key: str, data: Any) -> str:
     parent = loc[:-1]
-    if parent == ("provider",) and key.lower() in _SECRET_KEYS:
-        return "never put secrets in ftops.yaml: set `api_key_env: NAME` and export NAME=<key>"
+    if _is_provider_block(parent) and _secret_like_name(key):
+        close = did_you_mean(key, _allowed_keys(parent, data))
+        return ("never put secrets in ftops.yaml: set `api_key_env: NAME` and export NAME=<key>"
+                + (f" ({close})" if close else ""))
     allowed = _allowed_keys(parent, data)
     hint = did_you_mean(key, allowed)
     if hint:
@@ -380,6 +457,16 @@ def _check_dataset(root: Path, model: str, which: str, rel: str, rng: SourceRang
     return out
 
 
+def _redact_diagnostic(d: Diagnostic, secrets: Sequence[str]) -> Diagnostic:
+    """Whatever path produced it (a pydantic message quoting the input, a did-you-mean), a
+    diagnostic never carries a secret value or a key-like token."""
+    fields = {"summary": redact_text(d.summary, secrets), "detail": redact_text(d.detail, secrets),
+              "hint": redact_text(d.hint, secrets)}
+    if all(getattr(d, k) == v for k, v in fields.items()):
+        return d
+    return dataclasses.replace(d, **fields)
+
+
 def _inside(path: Path, root: Path) -> bool:
     try:
         path.relative_to(root)
@@ -437,22 +524,30 @@ def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> Load
     positions = parsed.positions
     diags: list[Diagnostic] = list(parsed.diagnostics)
 
-    provider = data.get("provider")
-    secret_paths: list[Path_] = [("provider", k) for k in (provider or {}) if isinstance(provider, dict)
-                                 and isinstance(k, str) and k.lower() in _SECRET_KEYS]
-    lines = _redact(lines, positions, secret_paths)
+    secret_env = key_variable_names(data)
+    secrets = secret_values(env, secret_env)
+    lines = _redact(lines, positions, _provider_secret_paths(data), list(secrets))
 
-    secret_env = {"OPENAI_API_KEY", "AZURE_OPENAI_API_KEY"}
-    if isinstance(provider, dict) and isinstance(provider.get("api_key_env"), str):
-        secret_env.add(provider["api_key_env"])
     interp = interpolate(data, env, positions, filename, secret_env)
     diags.extend(interp.diagnostics)
+    # By value, after interpolation: `api_key_env: ${env.X}` names a key variable only now, and a key
+    # can arrive through any variable, `vars` or a literal.
+    secrets.update({v: n for v, n in secret_values(env, key_variable_names(interp.data)).items() if v not in secrets})
+    key_name_diags, bad_key_names = _check_key_variable_names(interp.data, secrets, positions, filename)
+    value_diags, value_paths = find_secret_values(interp.data, secrets, positions, filename)
+    reported = set(_provider_secret_paths(interp.data))  # already refused as an unknown or secret key
+    value_diags = [d for d, p in zip(value_diags, value_paths) if p not in reported]
+    lines = _redact(lines, positions, sorted(bad_key_names, key=str))
+    diags.extend(key_name_diags + value_diags)
     config: FtopsConfig | None = None
     if not has_errors(interp.diagnostics):
         try:
             config = FtopsConfig.model_validate(interp.data)
         except ValidationError as exc:
-            diags.extend(_diagnostics_from_validation(exc, interp.data, positions, filename, interp.env_paths))
+            diags.extend(d for d in _diagnostics_from_validation(exc, interp.data, positions, filename,
+                                                                 interp.env_paths)
+                         if not any(d.range == (positions[p].value if p in positions else None)
+                                    for p in bad_key_names))
 
     root = abs_path.parent
     # Checked on the raw data so path errors are reported together with validation errors.
@@ -466,6 +561,7 @@ def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> Load
                 diags.extend(_check_dataset(root, str(name), which, rel, pos.value if pos else None,
                                             allow_external))
     diags.sort(key=lambda d: (d.range.line, d.range.column) if d.range else (0, 0))
+    diags = [_redact_diagnostic(d, list(secrets)) for d in diags]
     if has_errors(diags) or config is None:
         raise fail(diags, lines)
     return LoadedConfig(path=abs_path, root=root, config=config, source_lines=lines,
