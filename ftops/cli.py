@@ -8,9 +8,13 @@ traceback only under --debug. `plan --detailed-exitcode` exits 2 when there are 
 from __future__ import annotations
 
 import json
+import errno
 import logging
+import math
 import os
 import signal
+import sqlite3
+import stat
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -39,14 +43,95 @@ class Ctx:
     def workspace(self) -> Workspace:
         from ftops.workspace import Workspace
 
+        check_state_dir(self.directory)
         return Workspace(self.directory)
+
+
+# What ftops keeps under .ftops/, and what each must be; anything else in its place is refused up
+# front with its path and a fix, instead of an OSError from deep inside the run.
+_STATE_DIR_LAYOUT: tuple[tuple[str, bool], ...] = (
+    ("", True), ("state.json", False), ("state.json.backup", False), ("state.lock", False),
+    ("sandbox.db", False), ("cache", True), ("cache/datasets", True), ("cache/crosscheck", True),
+    ("cache/hashes.json", False),
+)
+
+
+def check_state_dir(directory: Path) -> None:
+    """Refuse a misshapen `.ftops/` (a file where a directory belongs, or the reverse)."""
+    base = Path(directory) / ".ftops"
+    diags: list[Diagnostic] = []
+    for rel, is_dir in _STATE_DIR_LAYOUT:
+        p = base / rel if rel else base
+        try:
+            st = p.lstat() if not p.is_symlink() else p.stat()
+        except FileNotFoundError:
+            continue
+        except NotADirectoryError:
+            continue  # a parent is a file: reported for the parent
+        except OSError as exc:
+            diags.append(_os_error_diagnostic(exc))
+            continue
+        ok = stat.S_ISDIR(st.st_mode) if is_dir else stat.S_ISREG(st.st_mode)
+        if not ok:
+            want = "a directory" if is_dir else "a regular file"
+            diags.append(error(
+                "workspace.misshapen", f"{p} is not {want}",
+                f"ftops keeps its state, lock and caches in {base}; {p.name} must be {want}.",
+                hint=f"move it out of the way (`mv {p} {p}.old`); ftops recreates what it needs"))
+    if diags:
+        raise FtopsError(diags)
+
+
+_IO_ERRORS = {
+    errno.EACCES: ("io.permission_denied", "make it readable and writable by this user, or run from a copy"),
+    errno.EPERM: ("io.permission_denied", "make it readable and writable by this user, or run from a copy"),
+    errno.EROFS: ("io.read_only", "the file system is read-only: run from a writable copy of the project"),
+    errno.ENOSPC: ("io.disk_full", "free some disk space and run the command again"),
+    errno.EDQUOT: ("io.disk_full", "free some disk space (quota exceeded) and run the command again"),
+    errno.EISDIR: ("io.is_a_directory", "a directory is where ftops expects a file: move it away"),
+    errno.ENOTDIR: ("io.not_a_directory", "a file is where ftops expects a directory: move it away"),
+    errno.ELOOP: ("io.symlink_loop", "a symbolic link points back at itself: point it at the real file"),
+}
+
+
+def _os_error_diagnostic(exc: OSError) -> Diagnostic:
+    """An I/O error that escaped every layer, as a diagnostic naming the file and a fix."""
+    code, hint = _IO_ERRORS.get(exc.errno or 0, ("io.error", "check the file and the disk it is on"))
+    where = exc.filename if exc.filename is not None else "a file"
+    return error(code, f"{exc.strerror or type(exc).__name__}: {where}",
+                 f"errno {exc.errno}" + (f"; while renaming to {exc.filename2}" if exc.filename2 else "") + ".",
+                 hint=hint)
 
 
 pass_ctx = click.make_pass_decorator(Ctx)
 
 
 def _echo_json(doc: Any) -> None:
-    click.echo(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False))
+    click.echo(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False))
+
+
+class FiniteFloat(click.ParamType):
+    """A float flag that refuses `nan` and `inf` (click's FLOAT takes both, and `--max-cost nan`
+    compares false with everything, silently disabling the budget)."""
+
+    name = "number"
+
+    def __init__(self, minimum: float | None = 0.0) -> None:
+        self.minimum = minimum
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        if self.minimum is not None and number < self.minimum:
+            self.fail(f"{value!r} is below {self.minimum:g}", param, ctx)
+        return number
+
+
+NUMBER = FiniteFloat()
 
 
 def print_diagnostics(diags: list[Diagnostic], *, color: bool = False, base: Path | None = None,
@@ -249,10 +334,10 @@ class _CliHooks:
 @cli.command()
 @click.argument("plan_file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation (required without a TTY).")
-@click.option("--max-cost", type=float, help="Refuse a plan whose estimated cost exceeds USD.")
-@click.option("--max-wait", type=float, default=60.0, show_default=True,
+@click.option("--max-cost", type=NUMBER, help="Refuse a plan whose estimated cost exceeds USD.")
+@click.option("--max-wait", type=NUMBER, default=60.0, show_default=True,
               help="Longest rate-limit wait (s) before stopping cleanly.")
-@click.option("--lock-timeout", type=float, default=0.0, help="Wait up to SECONDS for another run's lock.")
+@click.option("--lock-timeout", type=NUMBER, default=0.0, help="Wait up to SECONDS for another run's lock.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_ctx
 def apply(c: Ctx, plan_file: Path | None, auto_approve: bool, max_cost: float | None, max_wait: float,
@@ -503,7 +588,7 @@ def sandbox() -> None:
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=Path(".ftops/sandbox.db"),
               show_default=True)
-@click.option("--time-scale", type=float, help="Speed-up factor (default $FTOPS_SANDBOX_TIME_SCALE or 1).")
+@click.option("--time-scale", type=FiniteFloat(minimum=None), help="Speed-up factor (default $FTOPS_SANDBOX_TIME_SCALE or 1).")
 @click.option("--faults", help="e.g. error_rate=0.2,lost_response_rate=0.1,seed=7 (default $FTOPS_SANDBOX_FAULTS).")
 @click.option("--api-key", "api_keys", multiple=True, help="Accepted key (repeatable; default: any).")
 def sandbox_serve(host: str, port: int, db: Path, time_scale: float | None, faults: str | None,
@@ -550,6 +635,15 @@ def main(argv: list[str] | None = None) -> NoReturn:
         sys.exit(1)
     except KeyboardInterrupt:
         _interrupted()
+    except OSError as e:
+        print_diagnostics([_os_error_diagnostic(e)], color=color)
+        sys.exit(1)
+    except sqlite3.Error as e:
+        print_diagnostics([error("sandbox.database", f"the sandbox database cannot be used: {e}",
+                                 "The embedded sandbox keeps its jobs and files in .ftops/sandbox.db "
+                                 "(or `provider.db`).", hint="check that the path is a writable file, or move "
+                                 "it away to start a fresh sandbox")], color=color)
+        sys.exit(1)
     except Exception as e:
         if debug:
             raise

@@ -104,6 +104,9 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     return f"did you mean `{matches[0]}`?" if matches else ""
 
 
+MAX_SOURCE_LINE = 160
+
+
 def format_diagnostic(d: Diagnostic, source_lines: Sequence[str] | None = None) -> str:
     """Render as `file:line:col: error[code] summary`, then detail, source line and hint."""
     where = f"{d.range}: " if d.range else ""
@@ -114,8 +117,14 @@ def format_diagnostic(d: Diagnostic, source_lines: Sequence[str] | None = None) 
         out.append(f"  {d.detail}")
     if d.range and source_lines and 0 < d.range.line <= len(source_lines):
         src = source_lines[d.range.line - 1].rstrip("\n")
+        col = max(d.range.column, 1) - 1
+        if len(src) > MAX_SOURCE_LINE:  # a hostile or minified line: show a window around the column
+            start = max(0, min(col - MAX_SOURCE_LINE // 2, len(src) - MAX_SOURCE_LINE))
+            src = ("…" if start else "") + src[start:start + MAX_SOURCE_LINE] + \
+                ("…" if start + MAX_SOURCE_LINE < len(src) else "")
+            col = col - start + (1 if start else 0)
         out.append(f"  {d.range.line:>4} | {src}")
-        out.append("       | " + " " * (max(d.range.column, 1) - 1) + "^")
+        out.append("       | " + " " * col + "^")
     if d.hint:
         out.append(f"  hint: {d.hint}")
     return "\n".join(out)

@@ -8,6 +8,8 @@ Each pydantic error becomes one `Diagnostic` at the YAML position of the offendi
 from __future__ import annotations
 
 import dataclasses
+import errno
+import math
 import os
 import re
 import stat
@@ -88,13 +90,28 @@ def find_config(directory: Path) -> Path:
     candidate = Path(directory) / CONFIG_FILENAME
     if candidate.is_file():
         return candidate.absolute()
-    others = [p.name for p in Path(directory).glob("ftops.y*ml")] if Path(directory).is_dir() else []
+    if candidate.exists():  # a FIFO, a device, a directory: never read (a FIFO would block forever)
+        raise FtopsError(_not_a_regular_file(str(candidate), candidate.stat().st_mode))
+    others = [p.name for p in Path(directory).glob("ftops.y*ml") if p.name != CONFIG_FILENAME] \
+        if Path(directory).is_dir() else []
     hint = f"rename `{others[0]}` to `{CONFIG_FILENAME}`" if others else \
         "run `ftops init` to create a starter project, or pass `-C DIR`"
     raise FtopsError(error(
         "config.not_found", f"no {CONFIG_FILENAME} in {directory}",
         f"ftops looks for {CONFIG_FILENAME} in the working directory (or the one given with -C).",
         hint=hint))
+
+
+def _file_kind(mode: int) -> str:
+    return "a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else \
+        "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else \
+        "a socket" if stat.S_ISSOCK(mode) else "not a regular file"
+
+
+def _not_a_regular_file(filename: str, mode: int) -> Diagnostic:
+    return error("config.not_a_file", f"{filename} is {_file_kind(mode)}, not a regular file",
+                 "ftops reads its configuration from a regular file.",
+                 hint=f"replace it with a regular file (`ftops init` writes a starter {CONFIG_FILENAME})")
 
 
 def _resolve(root: Path, rel: str) -> Path:
@@ -254,6 +271,7 @@ _EXPECTED = {
     "int_type": "expected an integer",
     "int_from_float": "expected an integer",
     "float_type": "expected a number",
+    "finite_number": "expected a finite number (not .inf or .nan)",
     "bool_type": "expected true or false",
 }
 
@@ -412,7 +430,15 @@ def _check_dataset(root: Path, model: str, which: str, rel: str, rng: SourceRang
     out: list[Diagnostic] = []
     given = Path(os.path.expanduser(rel)) if rel.startswith("~") else Path(rel)
     lexical = given if given.is_absolute() else root / given
-    resolved = lexical.resolve()
+    try:
+        resolved = lexical.resolve()
+    except (RuntimeError, OSError) as exc:  # a symlink loop (RuntimeError before Python 3.13)
+        loop = isinstance(exc, RuntimeError) or getattr(exc, "errno", None) == errno.ELOOP
+        return [error("config.dataset_unreadable",
+                      f"{which} `{rel}` " + ("is a symlink loop" if loop else f"cannot be resolved: {exc}"),
+                      "following its symbolic links leads back to where they started." if loop else "",
+                      range=rng, hint="point it at the real file (`ls -l` shows where each link points)",
+                      address=address)]
     if not allow_external:
         reason = ""
         if given.is_absolute():
@@ -440,21 +466,57 @@ def _check_dataset(root: Path, model: str, which: str, rel: str, rng: SourceRang
         return [error("config.dataset_not_found", f"{which} `{rel}` does not exist",
                       f"looked for {resolved}", range=rng, hint=hint, address=address)]
     except OSError as exc:
-        return [error("config.dataset_unreadable", f"{which} `{rel}` cannot be read: {exc.strerror}",
-                      range=rng, address=address)]
+        loop = exc.errno == errno.ELOOP
+        return [error("config.dataset_unreadable",
+                      f"{which} `{rel}` " + ("is a symlink loop" if loop else f"cannot be read: {exc.strerror}"),
+                      range=rng, address=address, hint=_unreadable_hint(exc))]
     if not stat.S_ISREG(st.st_mode):
-        kind = "a directory" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode) else \
-            "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else \
-            "a socket" if stat.S_ISSOCK(st.st_mode) else "not a regular file"
+        kind = _file_kind(st.st_mode)
         return [error("config.dataset_not_a_file", f"{which} `{rel}` is {kind}, not a regular file",
                       "A dataset must be a regular JSONL file.", range=rng,
                       hint="point to a .jsonl file" + (" inside it" if kind == "a directory" else ""),
                       address=address)]
+    try:  # a file ftops may stat but not read would otherwise fail mid-plan, without a line
+        with open(resolved, "rb") as fh:
+            fh.read(1)
+    except OSError as exc:
+        return [error("config.dataset_unreadable", f"{which} `{rel}` cannot be read: {exc.strerror}",
+                      f"opening {resolved} failed (errno {exc.errno}).", range=rng, address=address,
+                      hint=_unreadable_hint(exc))]
     if resolved.suffix.lower() != ".jsonl":
         out.append(warning("config.dataset_extension", f"{which} `{rel}` does not end in .jsonl",
                            "Fine-tuning datasets are JSON Lines files; the API expects .jsonl.",
                            range=rng, hint="rename the file to .jsonl", address=address))
     return out
+
+
+def _non_finite_numbers(data: Any, positions: Mapping[Path_, NodePosition],
+                        filename: str) -> tuple[list[Diagnostic], set[Path_]]:
+    """`.inf`, `-.inf` and `.nan` anywhere (graders and response formats included): no provider
+    accepts them and JSON cannot carry them, so they are refused where they are written."""
+    diags: list[Diagnostic] = []
+    paths: set[Path_] = set()
+
+    def walk(value: Any, path: Path_) -> None:
+        if isinstance(value, float) and not math.isfinite(value):
+            pos = positions.get(path)
+            dotted = ".".join(str(p) for p in path)
+            address = f"models.{path[1]}" if len(path) >= 2 and path[0] == "models" else ""
+            diags.append(error(
+                "config.non_finite_number", f"`{dotted}` is {value!r}, not a finite number",
+                "YAML reads `.inf`, `-.inf` and `.nan` as special floats; no setting accepts them and JSON cannot "
+                "represent them.", range=pos.value if pos else SourceRange(filename, 1),
+                hint="write an ordinary number", address=address))
+            paths.add(path)
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, path + (k,))
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                walk(v, path + (i,))
+
+    walk(data, ())
+    return diags, paths
 
 
 def _redact_diagnostic(d: Diagnostic, secrets: Sequence[str]) -> Diagnostic:
@@ -465,6 +527,66 @@ def _redact_diagnostic(d: Diagnostic, secrets: Sequence[str]) -> Diagnostic:
     if all(getattr(d, k) == v for k, v in fields.items()):
         return d
     return dataclasses.replace(d, **fields)
+
+
+def _provider_blocks(data: Any) -> list[tuple[Path_, dict[str, Any]]]:
+    blocks: list[tuple[Path_, Any]] = [(("provider",), data.get("provider"))]
+    providers = data.get("providers")
+    if isinstance(providers, dict):
+        blocks += [(("providers", k), v) for k, v in providers.items()]
+    return [(p, b) for p, b in blocks if isinstance(b, dict)]
+
+
+def _check_provider_paths(data: Any, root: Path, positions: Mapping[Path_, NodePosition],
+                          allow_external: bool) -> list[Diagnostic]:
+    """`base_url: ''` (would silently mean api.openai.com) and a `db` outside the project (would
+    create files anywhere the process may write)."""
+    out: list[Diagnostic] = []
+    for path, block in _provider_blocks(data):
+        dotted = ".".join(str(p) for p in path)
+        url = block.get("base_url")
+        if isinstance(url, str) and not url.strip():
+            pos = positions.get(path + ("base_url",))
+            out.append(error(
+                "config.invalid_value", f"`{dotted}.base_url` is empty",
+                "An empty base_url would fall back to $OPENAI_BASE_URL or api.openai.com without saying so.",
+                range=pos.value if pos else None,
+                hint="write the endpoint (e.g. https://api.openai.com/v1), or remove the key for the default"))
+        db = block.get("db")
+        if not isinstance(db, str) or not db:
+            continue
+        pos = positions.get(path + ("db",))
+        rng = pos.value if pos else None
+        given = Path(os.path.expanduser(db)) if db.startswith("~") else Path(db)
+        lexical = Path(os.path.normpath(given if given.is_absolute() else root / given))
+        try:
+            resolved = lexical.resolve()
+        except (RuntimeError, OSError):
+            resolved = lexical
+        if not allow_external and not (_inside(lexical, root) and _inside(resolved, root.resolve())):
+            out.append(error(
+                "config.path_outside_project", f"`{dotted}.db` `{db}` is outside the project directory",
+                f"ftops only creates files below {root} unless told otherwise.", range=rng,
+                hint="use a path inside the project (default .ftops/sandbox.db), or set `allow_external_paths: true`"))
+            continue
+        try:
+            mode = resolved.stat().st_mode
+        except OSError:
+            continue  # created on first use
+        if not stat.S_ISREG(mode):
+            out.append(error(
+                "config.invalid_value", f"`{dotted}.db` `{db}` is {_file_kind(mode)}, not a regular file",
+                "The sandbox keeps its database in this file.", range=rng,
+                hint="point it at a file path (it is created when missing)"))
+    return out
+
+
+def _unreadable_hint(exc: OSError) -> str:
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "make it readable by this user (e.g. `chmod u+r FILE`)"
+    if exc.errno == errno.ELOOP:
+        return "point it at the real file (`ls -l` shows where each link points)"
+    return "check the file and the disk it is on"
 
 
 def _inside(path: Path, root: Path) -> bool:
@@ -495,7 +617,10 @@ def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> Load
         return exc
 
     try:
-        if abs_path.stat().st_size > MAX_CONFIG_BYTES:
+        st = abs_path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            raise FtopsError(_not_a_regular_file(filename, st.st_mode))
+        if st.st_size > MAX_CONFIG_BYTES:
             raise FtopsError(error(
                 "config.too_large", f"{filename} is larger than {MAX_CONFIG_BYTES // 1_000_000} MB",
                 "A configuration file this large is almost certainly not an ftops.yaml.",
@@ -538,7 +663,9 @@ def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> Load
     reported = set(_provider_secret_paths(interp.data))  # already refused as an unknown or secret key
     value_diags = [d for d, p in zip(value_diags, value_paths) if p not in reported]
     lines = _redact(lines, positions, sorted(bad_key_names, key=str))
-    diags.extend(key_name_diags + value_diags)
+    number_diags, bad_numbers = _non_finite_numbers(interp.data, positions, filename)
+    diags.extend(key_name_diags + value_diags + number_diags)
+    own = {positions[p].value for p in bad_key_names | bad_numbers if p in positions}  # reported above
     config: FtopsConfig | None = None
     if not has_errors(interp.diagnostics):
         try:
@@ -546,8 +673,7 @@ def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> Load
         except ValidationError as exc:
             diags.extend(d for d in _diagnostics_from_validation(exc, interp.data, positions, filename,
                                                                  interp.env_paths)
-                         if not any(d.range == (positions[p].value if p in positions else None)
-                                    for p in bad_key_names))
+                         if d.range not in own)
 
     root = abs_path.parent
     # Checked on the raw data so path errors are reported together with validation errors.
@@ -560,6 +686,7 @@ def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> Load
                 pos = positions.get(("models", name, which))
                 diags.extend(_check_dataset(root, str(name), which, rel, pos.value if pos else None,
                                             allow_external))
+    diags.extend(_check_provider_paths(interp.data, root, positions, allow_external))
     diags.sort(key=lambda d: (d.range.line, d.range.column) if d.range else (0, 0))
     diags = [_redact_diagnostic(d, list(secrets)) for d in diags]
     if has_errors(diags) or config is None:

@@ -27,7 +27,7 @@ from ftops.datasets.formats import (
     _decode,
     detect_format,
 )
-from ftops.datasets.hashing import stat_dataset, write_atomic
+from ftops.datasets.hashing import stat_dataset, write_cache
 from ftops.datasets.models import DatasetIssue, DatasetReport, DatasetStats
 from ftops.datasets.tokens import (
     encoding_name_for,
@@ -199,7 +199,7 @@ def _read_cached(path: Path) -> DatasetReport | None:
 
 
 def _write_cached(path: Path, report: DatasetReport) -> None:
-    write_atomic(path, report.model_dump_json())
+    write_cache(path, report.model_dump_json())
 
 
 def check_dataset(path: str | Path, *, method: str = "supervised", base_model: str | None = None,

@@ -39,7 +39,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
 
 
 def dumps(doc: Any) -> str:
-    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False)
+    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
 
 
 def short(value: Any) -> str:
@@ -49,7 +49,7 @@ def short(value: Any) -> str:
         return "(none)"
     if isinstance(value, str):
         return value
-    return json.dumps(value, sort_keys=True)
+    return json.dumps(value, sort_keys=True, allow_nan=False)
 
 
 def human_bytes(n: int) -> str:
