@@ -23,6 +23,7 @@ import click
 
 from ftops import __version__
 from ftops.diagnostics import Diagnostic, FtopsError, error, format_diagnostic
+from ftops.diagnostics import printable as P
 
 if TYPE_CHECKING:
     from ftops.workspace import Workspace
@@ -110,7 +111,7 @@ def _echo_json(doc: Any) -> None:
     click.echo(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False))
 
 
-class FiniteFloat(click.ParamType):
+class FiniteFloat(click.ParamType):  # type: ignore[type-arg]
     """A float flag that refuses `nan` and `inf` (click's FLOAT takes both, and `--max-cost nan`
     compares false with everything, silently disabling the budget)."""
 
@@ -296,7 +297,7 @@ class _CliHooks:
     def upload_started(self, f: Any) -> None:
         from ftops.render import human_bytes
 
-        self._say(f"uploading {f.path} ({human_bytes(f.bytes)}) …")
+        self._say(f"uploading {P(f.path)} ({human_bytes(f.bytes)}) …")
 
     def upload_progress(self, f: Any, sent: int, total: int) -> None:
         if total < 64 * 2**20:
@@ -304,27 +305,27 @@ class _CliHooks:
         pct = int(100 * sent / max(total, 1)) // 10 * 10
         if pct != self._last_pct.get(f.sha256):
             self._last_pct[f.sha256] = pct
-            self._say(f"  {f.path}: {pct}%")
+            self._say(f"  {P(f.path)}: {pct}%")
 
     def upload_finished(self, f: Any, remote: Any, adopted: bool) -> None:
         how = "found already uploaded as" if adopted else "uploaded as"
-        self._say(self.c.style(f"  {f.path} {how} {remote.id}", fg="green"))
+        self._say(self.c.style(f"  {P(f.path)} {how} {P(remote.id)}", fg="green"))
 
     def job_started(self, m: Any) -> None:
         self._say(f"creating job for {m.address} …")
 
     def job_finished(self, m: Any, job: Any, adopted: bool) -> None:
         how = "adopted existing job" if adopted else "created job"
-        self._say(self.c.style(f"  {m.address}: {how} {job.id} ({job.status})", fg="green"))
+        self._say(self.c.style(f"  {m.address}: {how} {P(job.id)} ({P(job.status)})", fg="green"))
 
     def duplicate_cancelled(self, model: str, job_id: str, kept: str) -> None:
-        self._say(self.c.style(f"  models.{model}: cancelled duplicate job {job_id} (kept {kept})", fg="yellow"))
+        self._say(self.c.style(f"  models.{model}: cancelled duplicate job {P(job_id)} (kept {P(kept)})", fg="yellow"))
 
     def waiting(self, seconds: float, why: str) -> None:
-        self._say(f"  waiting {seconds:.1f}s: {why}")
+        self._say(f"  waiting {seconds:.1f}s: {P(why)}")
 
     def retrying(self, what: str, why: str) -> None:
-        self._say(self.c.style(f"  retrying {what}: {why}", fg="yellow"))
+        self._say(self.c.style(f"  retrying {P(what)}: {P(why)}", fg="yellow"))
 
     def state_saved(self, serial: int) -> None:
         if self.c.verbose:
@@ -453,19 +454,19 @@ def show(c: Ctx, as_json: bool) -> None:
     if as_json:
         _echo_json(state.model_dump(mode="json"))
         return
-    click.echo(f"state {ws.store.path} · serial {state.serial} · lineage {state.lineage}")
-    click.echo(f"project {state.project or '-'} · endpoint {state.endpoint or '-'}")
+    click.echo(P(f"state {ws.store.path} · serial {state.serial} · lineage {state.lineage}"))
+    click.echo(P(f"project {state.project or '-'} · endpoint {state.endpoint or '-'}"))
     click.echo(f"\nfiles ({len(state.files)}):")
     for f in sorted(state.files.values(), key=lambda f: f.path):
-        click.echo(f"  {f.file_id}  {f.path or f.filename}  {f.bytes} B  sha256 {f.sha256[:12]}…")
+        click.echo(P(f"  {f.file_id}  {f.path or f.filename}  {f.bytes} B  sha256 {f.sha256[:12]}…"))
     click.echo(f"\nmodels ({len(state.models)}):")
     for m in sorted(state.models.values(), key=lambda m: m.name):
         job = m.job
-        click.echo(f"  {m.name}  fingerprint {m.fingerprint[:12]}…  seed {m.seed}")
+        click.echo(P(f"  {m.name}  fingerprint {m.fingerprint[:12]}…  seed {m.seed}"))
         if job:
-            click.echo(f"    job {job.job_id} {job.status}" + (f" → {job.fine_tuned_model}" if job.fine_tuned_model else ""))
+            click.echo(P(f"    job {job.job_id} {job.status}" + (f" → {job.fine_tuned_model}" if job.fine_tuned_model else "")))
         for h in m.history:
-            click.echo(f"    earlier: {h.job_id} {h.status}" + (f" → {h.fine_tuned_model}" if h.fine_tuned_model else ""))
+            click.echo(P(f"    earlier: {h.job_id} {h.status}" + (f" → {h.fine_tuned_model}" if h.fine_tuned_model else "")))
     if state.intents:
         click.echo(f"\npending intents ({len(state.intents)}): resolved by the next plan or apply")
 
@@ -495,8 +496,9 @@ def status(c: Ctx, as_json: bool, offline: bool) -> None:
         return
     table = [["MODEL", "STATUS", "JOB", "FINE-TUNED MODEL", "TRAINED TOKENS"]]
     for r in rows:
-        table.append([r["model"] + ("" if r["declared"] else " (orphan)"), r["status"], r["job_id"] or "-",
-                      r["fine_tuned_model"] or "-", f"{r['trained_tokens']:,}" if r["trained_tokens"] else "-"])
+        table.append([P(str(cell)) for cell in (
+            r["model"] + ("" if r["declared"] else " (orphan)"), r["status"], r["job_id"] or "-",
+            r["fine_tuned_model"] or "-", f"{r['trained_tokens']:,}" if r["trained_tokens"] else "-")])
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     for i, row in enumerate(table):
         line = "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
@@ -525,7 +527,7 @@ def output(c: Ctx, name: str | None, as_json: bool, offline: bool) -> None:
         if as_json:
             _echo_json({"name": name, "fine_tuned_model": rec.job.fine_tuned_model, "job_id": rec.job.job_id})
         else:
-            click.echo(rec.job.fine_tuned_model)
+            click.echo(P(rec.job.fine_tuned_model))
         return
     doc = {n: {"fine_tuned_model": r.job.fine_tuned_model if r.job else None,
                "status": r.job.status if r.job else None, "job_id": r.job.job_id if r.job else None}
@@ -534,7 +536,7 @@ def output(c: Ctx, name: str | None, as_json: bool, offline: bool) -> None:
         _echo_json(doc)
     else:
         for n, v in doc.items():
-            click.echo(f"{n} = {v['fine_tuned_model'] or '(' + str(v['status']) + ')'}")
+            click.echo(P(f"{n} = {v['fine_tuned_model'] or '(' + str(v['status']) + ')'}"))
 
 
 # ---------------------------------------------------------------------- dataset / sandbox
@@ -571,7 +573,7 @@ def dataset_check(c: Ctx, files: tuple[Path, ...], base_model: str | None, metho
             st = r.stats
             verdict = c.style("valid", fg="green") if r.valid else c.style("invalid", fg="red")
             approx = " (approximate)" if st.approximate else ""
-            click.echo(f"{r.path}: {verdict} · {r.format} · {st.examples} examples · {st.tokens_total:,} tokens"
+            click.echo(f"{P(r.path)}: {verdict} · {r.format} · {st.examples} examples · {st.tokens_total:,} tokens"
                        f"{approx} (min {st.tokens_min}, mean {st.tokens_mean:.0f}, max {st.tokens_max}) · "
                        f"{st.examples_over_limit} over the limit · {len(r.errors)} errors, {len(r.warnings)} warnings")
     if not ok:
@@ -647,7 +649,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
     except Exception as e:
         if debug:
             raise
-        click.echo(f"ftops: internal error: {type(e).__name__}: {e} (run with --debug for the traceback)",
+        click.echo(f"ftops: internal error: {type(e).__name__}: {P(str(e))} (run with --debug for the traceback)",
                    err=True)
         sys.exit(1)
     sys.exit(rv if isinstance(rv, int) else 0)

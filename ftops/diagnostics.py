@@ -106,17 +106,40 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str:
 
 MAX_SOURCE_LINE = 160
 
+# Characters that would let a value forge output lines or restyle a terminal: C0/C1 controls except
+# tab (newline, CR, ESC starting an ANSI sequence...), DEL, Unicode line/paragraph separators and
+# the bidirectional overrides that reorder what a reviewer sees.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\x1b": "\\x1b"}
+
+
+def printable(text: str) -> str:
+    """`text` on one line, with control characters shown as escapes (`\\n`, `\\x1b`, `\\u2028`).
+
+    Every user- or provider-supplied string printed for people goes through this: a newline in a
+    metadata value or a dataset path must not forge a "Plan:" line, and an ANSI escape must not
+    restyle the terminal.
+    """
+    if not _UNPRINTABLE.search(text):
+        return text
+
+    def esc(m: re.Match[str]) -> str:
+        c = m.group(0)
+        return _NAMED_ESCAPES.get(c) or (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+
+    return _UNPRINTABLE.sub(esc, text)
+
 
 def format_diagnostic(d: Diagnostic, source_lines: Sequence[str] | None = None) -> str:
     """Render as `file:line:col: error[code] summary`, then detail, source line and hint."""
-    where = f"{d.range}: " if d.range else ""
-    out = [f"{where}{d.severity.value}[{d.code}] {d.summary}"]
+    where = printable(f"{d.range}: ") if d.range else ""
+    out = [f"{where}{d.severity.value}[{printable(d.code)}] {printable(d.summary)}"]
     if d.address:
-        out[0] += f" ({d.address})"
+        out[0] += f" ({printable(d.address)})"
     if d.detail:
-        out.append(f"  {d.detail}")
+        out.append(f"  {printable(d.detail)}")
     if d.range and source_lines and 0 < d.range.line <= len(source_lines):
-        src = source_lines[d.range.line - 1].rstrip("\n")
+        src = printable(source_lines[d.range.line - 1].rstrip("\n"))
         col = max(d.range.column, 1) - 1
         if len(src) > MAX_SOURCE_LINE:  # a hostile or minified line: show a window around the column
             start = max(0, min(col - MAX_SOURCE_LINE // 2, len(src) - MAX_SOURCE_LINE))
@@ -126,7 +149,7 @@ def format_diagnostic(d: Diagnostic, source_lines: Sequence[str] | None = None) 
         out.append(f"  {d.range.line:>4} | {src}")
         out.append("       | " + " " * col + "^")
     if d.hint:
-        out.append(f"  hint: {d.hint}")
+        out.append(f"  hint: {printable(d.hint)}")
     return "\n".join(out)
 
 

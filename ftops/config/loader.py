@@ -522,11 +522,10 @@ def _non_finite_numbers(data: Any, positions: Mapping[Path_, NodePosition],
 def _redact_diagnostic(d: Diagnostic, secrets: Sequence[str]) -> Diagnostic:
     """Whatever path produced it (a pydantic message quoting the input, a did-you-mean), a
     diagnostic never carries a secret value or a key-like token."""
-    fields = {"summary": redact_text(d.summary, secrets), "detail": redact_text(d.detail, secrets),
-              "hint": redact_text(d.hint, secrets)}
-    if all(getattr(d, k) == v for k, v in fields.items()):
+    summary, detail, hint = (redact_text(t, secrets) for t in (d.summary, d.detail, d.hint))
+    if (summary, detail, hint) == (d.summary, d.detail, d.hint):
         return d
-    return dataclasses.replace(d, **fields)
+    return dataclasses.replace(d, summary=summary, detail=detail, hint=hint)
 
 
 def _provider_blocks(data: Any) -> list[tuple[Path_, dict[str, Any]]]:

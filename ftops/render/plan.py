@@ -8,9 +8,11 @@ derived from it, so the three never disagree.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
+from ftops.diagnostics import printable
 from ftops.engine.model import ModelAction, Plan
 
 Style = Callable[..., str]
@@ -36,6 +38,34 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         m["after"] = m.get("attributes")
     doc["has_changes"] = plan.has_changes
     return doc
+
+
+def _printable_doc(value: Any) -> Any:
+    """The JSON value with every string made printable: what text and Markdown are derived from.
+
+    Strings come from ftops.yaml (paths, metadata), the environment (base_url) and the provider
+    (statuses, errors, model ids); a newline in any of them must not forge a line of the plan.
+    """
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, dict):
+        return {k: _printable_doc(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_printable_doc(v) for v in value]
+    return value
+
+
+def _code(text: str) -> str:
+    """`text` as a Markdown code span that no backtick inside it can close, safe in a table cell."""
+    text = printable(text).replace("|", "\\|")
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _md(text: str) -> str:
+    """Prose for Markdown: one line, no raw HTML, no table-cell breaks."""
+    return printable(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
 
 
 def dumps(doc: Any) -> str:
@@ -84,7 +114,7 @@ def summary_line(doc: dict[str, Any]) -> str:
 
 
 def plan_text(plan: Plan, style: Style = plain) -> str:
-    doc = plan_json(plan)
+    doc = _printable_doc(plan_json(plan))
     out = [style(f"ftops plan · project {doc['project']} · provider {doc['provider']} ({doc['endpoint']})"
                  + (" · offline, from state only" if doc["offline"] else ""), bold=True), ""]
     if doc["intents"]:
@@ -142,18 +172,18 @@ def plan_text(plan: Plan, style: Style = plain) -> str:
 
 def plan_markdown(plan: Plan) -> str:
     """For PR comments: a summary line, a table, and the attribute diffs in a details block."""
-    doc = plan_json(plan)
-    out = [f"### ftops plan — `{doc['project']}` on {doc['provider']}", "", f"**{summary_line(doc)}**", ""]
+    doc = _printable_doc(plan_json(plan))
+    out = [f"### ftops plan — {_code(doc['project'])} on {_md(doc['provider'])}", "", f"**{summary_line(doc)}**", ""]
     if doc["models"]:
         out += ["| model | action | reason | status | est. cost |", "|---|---|---|---|---|"]
         for m in doc["models"]:
             cost = m.get("cost") if m["action"] in ("create", "replace", "retry") else None
-            out.append(f"| `{m['name']}` | {m['action']} | `{m['reason']}` | {m.get('status') or ''} | "
+            out.append(f"| {_code(m['name'])} | {m['action']} | {_code(m['reason'])} | {_md(m.get('status') or '')} | "
                        f"{money(cost['usd'], cost['approximate']) if cost else ''} |")
         out.append("")
     uploads = [f for f in doc["files"] if f["action"] == "upload"]
     if uploads:
-        out.append("Uploads: " + ", ".join(f"`{f['path']}` ({human_bytes(f['bytes'])})" for f in uploads))
+        out.append("Uploads: " + ", ".join(f"{_code(f['path'])} ({human_bytes(f['bytes'])})" for f in uploads))
         out.append("")
     diffs = [m for m in doc["models"] if m["changes"]]
     if diffs:
@@ -165,5 +195,5 @@ def plan_markdown(plan: Plan) -> str:
                 out.append(f"+ {c['path']}: {short(c['after'])}")
         out += ["```", "", "</details>"]
     for w in doc["warnings"]:
-        out.append(f"> **warning** `{w['code']}`: {w['summary']}")
+        out.append(f"> **warning** {_code(w['code'])}: {_md(w['summary'])}")
     return "\n".join(out).rstrip() + "\n"
