@@ -476,12 +476,10 @@ def _check_dataset(root: Path, model: str, which: str, rel: str, rng: SourceRang
                       "A dataset must be a regular JSONL file.", range=rng,
                       hint="point to a .jsonl file" + (" inside it" if kind == "a directory" else ""),
                       address=address)]
-    try:  # a file ftops may stat but not read would otherwise fail mid-plan, without a line
-        with open(resolved, "rb") as fh:
-            fh.read(1)
-    except OSError as exc:
+    if not os.access(resolved, os.R_OK):  # checked without opening: a warm plan reads no dataset at all
+        exc = PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(resolved))
         return [error("config.dataset_unreadable", f"{which} `{rel}` cannot be read: {exc.strerror}",
-                      f"opening {resolved} failed (errno {exc.errno}).", range=rng, address=address,
+                      f"{resolved} is not readable by this user.", range=rng, address=address,
                       hint=_unreadable_hint(exc))]
     if resolved.suffix.lower() != ".jsonl":
         out.append(warning("config.dataset_extension", f"{which} `{rel}` does not end in .jsonl",
