@@ -552,16 +552,19 @@ def dataset() -> None:
 @click.option("--model", "base_model", help="Base model (picks the tokenizer and token limit).")
 @click.option("--method", type=click.Choice(["supervised", "dpo", "reinforcement"]), default="supervised",
               show_default=True)
+@click.option("--allow-secret", "allow_secrets", multiple=True, metavar="ID",
+              help="Accept a secret finding by its id (sha256:…), as `allow_secrets:` in ftops.yaml does.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
-def dataset_check(c: Ctx, files: tuple[Path, ...], base_model: str | None, method: str, as_json: bool) -> None:
+def dataset_check(c: Ctx, files: tuple[Path, ...], base_model: str | None, method: str,
+                  allow_secrets: tuple[str, ...], as_json: bool) -> None:
     """Validate JSONL files and count their tokens. Sends nothing."""
     from ftops.datasets import check_dataset
 
     reports = []
     diags: list[Diagnostic] = []
     for f in files:
-        r = check_dataset(f, method=method, base_model=base_model)
+        r = check_dataset(f, method=method, base_model=base_model).accepting(allow_secrets)
         reports.append(r)
         diags.extend(r.diagnostics(str(f)))
     ok = all(r.valid for r in reports)

@@ -208,14 +208,22 @@ def find_api_key(text: str) -> str | None:
     values, pasted variable names, training data. Never put the result in a message: pass it
     to `redacted` first.
     """
-    m = _STRICT_KEY.search(text)
-    if m is not None:
-        return m.group(0)
+    keys = find_api_keys(text, first_only=True)
+    return keys[0] if keys else None
+
+
+def find_api_keys(text: str, *, first_only: bool = False) -> list[str]:
+    """Every distinct substring of `text` that looks like an API key, in order of appearance."""
+    found: list[tuple[int, str]] = [(m.start(), m.group(0)) for m in _STRICT_KEY.finditer(text)]
+    if first_only and found:
+        return [found[0][1]]
     for m in _LOOSE_KEY.finditer(text):
         body = m.group(1)
         if sum(c.isdigit() for c in body) >= 2 and sum(c.isalpha() for c in body) >= 2:
-            return m.group(0)
-    return None
+            found.append((m.start(), m.group(0)))
+            if first_only:
+                break
+    return list(dict.fromkeys(key for _, key in sorted(found)))
 
 
 def redacted(secret: str, keep: int = 4) -> str:

@@ -405,6 +405,10 @@ class FtopsConfig(_Strict):
         default_factory=dict, description="Values usable as ${vars.NAME} in string values.")
     allow_external_paths: bool = Field(
         default=False, description="Allow dataset paths outside the project directory.")
+    allow_secrets: list[Annotated[str, StringConstraints(pattern=r"^sha256:[0-9a-f]{12}$")]] = Field(
+        default_factory=list,
+        description="Secret findings in training data to accept (deliberate fakes), by the id ftops prints: "
+                    "sha256:<12 hex digits>. Every other secret in a dataset is an error.")
 
 
 # Keep ValidationError importable from here for callers that validate fragments.

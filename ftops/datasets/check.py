@@ -36,7 +36,7 @@ from ftops.datasets.tokens import (
     token_limit_for,
 )
 
-VALIDATOR_VERSION = "1"
+VALIDATOR_VERSION = "2"  # 2: secrets are errors; decoded strings are scanned
 METHODS = ("supervised", "dpo", "reinforcement")
 MAX_FILE_BYTES = 512 * 1024 * 1024  # /v1/files limit; larger files need the Uploads API
 MAX_UPLOAD_BYTES = 8 * 1024 * 1024 * 1024  # Uploads API limit

@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from hashlib import blake2b
 from typing import Any
 
-from ftops.datasets.sensitive import scan as scan_sensitive
+from ftops.datasets.sensitive import SECRET_CODES, finding_id_in
+from ftops.datasets.sensitive import scan_example as scan_sensitive
 from ftops.datasets.tokens import TokenCounter
 from ftops.diagnostics import did_you_mean
 
@@ -219,9 +220,15 @@ class ExampleChecker:
             self.err(line, "too_deep", "example is nested too deeply to check",
                      "flatten the example; real examples are a few levels deep")
             return
-        for code, what in scan_sensitive(text, raw):
-            self.warn(line, code, f"possible sensitive data: {what}",
-                      "remove personal data and secrets from training data")
+        for code, what in scan_sensitive(obj, text, raw):
+            if code in SECRET_CODES:
+                # An error, but not one of the example's: its tokens still count (it may be accepted).
+                self._issue(self.r.errors, line, code, f"secret in training data: {what}",
+                            "remove it and revoke it; if it is a deliberate fake, accept it in ftops.yaml with "
+                            f"`allow_secrets: ['{finding_id_in(what)}']`")
+            else:
+                self.warn(line, code, f"possible sensitive data: {what}",
+                          "remove personal data and secrets from training data")
         if self._line_errors == 0 and tokens is not None:
             r = self.r
             if r.counted == 0 or tokens < r.tokens_min:
