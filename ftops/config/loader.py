@@ -477,10 +477,10 @@ def _check_dataset(root: Path, model: str, which: str, rel: str, rng: SourceRang
                       hint="point to a .jsonl file" + (" inside it" if kind == "a directory" else ""),
                       address=address)]
     if not os.access(resolved, os.R_OK):  # checked without opening: a warm plan reads no dataset at all
-        exc = PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(resolved))
-        return [error("config.dataset_unreadable", f"{which} `{rel}` cannot be read: {exc.strerror}",
+        denied = PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(resolved))
+        return [error("config.dataset_unreadable", f"{which} `{rel}` cannot be read: {denied.strerror}",
                       f"{resolved} is not readable by this user.", range=rng, address=address,
-                      hint=_unreadable_hint(exc))]
+                      hint=_unreadable_hint(denied))]
     if resolved.suffix.lower() != ".jsonl":
         out.append(warning("config.dataset_extension", f"{which} `{rel}` does not end in .jsonl",
                            "Fine-tuning datasets are JSON Lines files; the API expects .jsonl.",
