@@ -8,9 +8,13 @@ traceback only under --debug. `plan --detailed-exitcode` exits 2 when there are 
 from __future__ import annotations
 
 import json
+import errno
 import logging
+import math
 import os
 import signal
+import sqlite3
+import stat
 import sys
 from pathlib import Path
 from collections.abc import Callable
@@ -20,6 +24,7 @@ import click
 
 from ftops import __version__
 from ftops.diagnostics import Diagnostic, FtopsError, error, format_diagnostic
+from ftops.diagnostics import printable as P
 
 if TYPE_CHECKING:
     from ftops.engine.desired import DesiredSet
@@ -64,7 +69,64 @@ class Ctx:
     def workspace(self) -> Workspace:
         from ftops.workspace import Workspace
 
+        check_state_dir(self.directory)
         return Workspace(self.directory, variables=self.variables, hooks=_CliHooks(self))
+
+
+# What ftops keeps under .ftops/, and what each must be; anything else in its place is refused up
+# front with its path and a fix, instead of an OSError from deep inside the run.
+_STATE_DIR_LAYOUT: tuple[tuple[str, bool], ...] = (
+    ("", True), ("state.json", False), ("state.json.backup", False), ("state.lock", False),
+    ("sandbox.db", False), ("cache", True), ("cache/datasets", True), ("cache/crosscheck", True),
+    ("cache/hashes.json", False),
+)
+
+
+def check_state_dir(directory: Path) -> None:
+    """Refuse a misshapen `.ftops/` (a file where a directory belongs, or the reverse)."""
+    base = Path(directory) / ".ftops"
+    diags: list[Diagnostic] = []
+    for rel, is_dir in _STATE_DIR_LAYOUT:
+        p = base / rel if rel else base
+        try:
+            st = p.lstat() if not p.is_symlink() else p.stat()
+        except FileNotFoundError:
+            continue
+        except NotADirectoryError:
+            continue  # a parent is a file: reported for the parent
+        except OSError as exc:
+            diags.append(_os_error_diagnostic(exc))
+            continue
+        ok = stat.S_ISDIR(st.st_mode) if is_dir else stat.S_ISREG(st.st_mode)
+        if not ok:
+            want = "a directory" if is_dir else "a regular file"
+            diags.append(error(
+                "workspace.misshapen", f"{p} is not {want}",
+                f"ftops keeps its state, lock and caches in {base}; {p.name} must be {want}.",
+                hint=f"move it out of the way (`mv {p} {p}.old`); ftops recreates what it needs"))
+    if diags:
+        raise FtopsError(diags)
+
+
+_IO_ERRORS = {
+    errno.EACCES: ("io.permission_denied", "make it readable and writable by this user, or run from a copy"),
+    errno.EPERM: ("io.permission_denied", "make it readable and writable by this user, or run from a copy"),
+    errno.EROFS: ("io.read_only", "the file system is read-only: run from a writable copy of the project"),
+    errno.ENOSPC: ("io.disk_full", "free some disk space and run the command again"),
+    errno.EDQUOT: ("io.disk_full", "free some disk space (quota exceeded) and run the command again"),
+    errno.EISDIR: ("io.is_a_directory", "a directory is where ftops expects a file: move it away"),
+    errno.ENOTDIR: ("io.not_a_directory", "a file is where ftops expects a directory: move it away"),
+    errno.ELOOP: ("io.symlink_loop", "a symbolic link points back at itself: point it at the real file"),
+}
+
+
+def _os_error_diagnostic(exc: OSError) -> Diagnostic:
+    """An I/O error that escaped every layer, as a diagnostic naming the file and a fix."""
+    code, hint = _IO_ERRORS.get(exc.errno or 0, ("io.error", "check the file and the disk it is on"))
+    where = exc.filename if exc.filename is not None else "a file"
+    return error(code, f"{exc.strerror or type(exc).__name__}: {where}",
+                 f"errno {exc.errno}" + (f"; while renaming to {exc.filename2}" if exc.filename2 else "") + ".",
+                 hint=hint)
 
 
 pass_ctx = click.make_pass_decorator(Ctx)
@@ -108,7 +170,31 @@ def error_document(diags: list[Diagnostic], exit_code: int, command: str) -> dic
 
 
 def _echo_json(doc: Any) -> None:
-    click.echo(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False))
+    click.echo(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False))
+
+
+class FiniteFloat(click.ParamType):  # type: ignore[type-arg]
+    """A float flag that refuses `nan` and `inf` (click's FLOAT takes both, and `--max-cost nan`
+    compares false with everything, silently disabling the budget)."""
+
+    name = "number"
+
+    def __init__(self, minimum: float | None = 0.0) -> None:
+        self.minimum = minimum
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        if self.minimum is not None and number < self.minimum:
+            self.fail(f"{value!r} is below {self.minimum:g}", param, ctx)
+        return number
+
+
+NUMBER = FiniteFloat()
 
 
 def print_diagnostics(diags: list[Diagnostic], *, color: bool = False, base: Path | None = None,
@@ -345,7 +431,7 @@ class _CliHooks:
     def upload_started(self, f: Any) -> None:
         from ftops.render import human_bytes
 
-        self._say(f"uploading {f.path} ({human_bytes(f.bytes)}) …")
+        self._say(f"uploading {P(f.path)} ({human_bytes(f.bytes)}) …")
 
     def upload_progress(self, f: Any, sent: int, total: int) -> None:
         if self.c.tty:
@@ -356,27 +442,27 @@ class _CliHooks:
         pct = int(100 * sent / max(total, 1)) // 10 * 10
         if pct != self._last_pct.get(f.sha256):
             self._last_pct[f.sha256] = pct
-            self._say(f"  {f.path}: {pct}%")
+            self._say(f"  {P(f.path)}: {pct}%")
 
     def upload_finished(self, f: Any, remote: Any, adopted: bool) -> None:
         how = "found already uploaded as" if adopted else "uploaded as"
-        self._say(self.c.style(f"  {f.path} {how} {remote.id}", fg="green"))
+        self._say(self.c.style(f"  {P(f.path)} {how} {P(remote.id)}", fg="green"))
 
     def job_started(self, m: Any) -> None:
         self._say(f"creating job for {m.address} …")
 
     def job_finished(self, m: Any, job: Any, adopted: bool) -> None:
         how = "adopted existing job" if adopted else "created job"
-        self._say(self.c.style(f"  {m.address}: {how} {job.id} ({job.status})", fg="green"))
+        self._say(self.c.style(f"  {m.address}: {how} {P(job.id)} ({P(job.status)})", fg="green"))
 
     def duplicate_cancelled(self, model: str, job_id: str, kept: str) -> None:
-        self._say(self.c.style(f"  models.{model}: cancelled duplicate job {job_id} (kept {kept})", fg="yellow"))
+        self._say(self.c.style(f"  models.{model}: cancelled duplicate job {P(job_id)} (kept {P(kept)})", fg="yellow"))
 
     def waiting(self, seconds: float, why: str) -> None:
-        self._say(f"  waiting {seconds:.1f}s: {why}")
+        self._say(f"  waiting {seconds:.1f}s: {P(why)}")
 
     def retrying(self, what: str, why: str) -> None:
-        self._say(self.c.style(f"  retrying {what}: {why}", fg="yellow"))
+        self._say(self.c.style(f"  retrying {P(what)}: {P(why)}", fg="yellow"))
 
     def state_saved(self, serial: int) -> None:
         if self.c.verbose:
@@ -386,10 +472,10 @@ class _CliHooks:
 @cli.command()
 @click.argument("plan_file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation (required without a TTY).")
-@click.option("--max-cost", type=float, help="Refuse a plan whose estimated cost exceeds USD.")
-@click.option("--max-wait", type=float, default=60.0, show_default=True,
+@click.option("--max-cost", type=NUMBER, help="Refuse a plan whose estimated cost exceeds USD.")
+@click.option("--max-wait", type=NUMBER, default=60.0, show_default=True,
               help="Longest rate-limit wait (s) before stopping cleanly.")
-@click.option("--lock-timeout", type=float, default=0.0, help="Wait up to SECONDS for another run's lock.")
+@click.option("--lock-timeout", type=NUMBER, default=0.0, help="Wait up to SECONDS for another run's lock.")
 @json_option(help="Print the result as JSON.")
 @pass_ctx
 def apply(c: Ctx, plan_file: Path | None, auto_approve: bool, max_cost: float | None, max_wait: float,
@@ -511,19 +597,19 @@ def show(c: Ctx, plan_file: Path | None, as_json: bool) -> None:
     if as_json:
         _echo_json(state.model_dump(mode="json"))
         return
-    click.echo(f"state {ws.store.path} · serial {state.serial} · lineage {state.lineage}")
-    click.echo(f"project {state.project or '-'} · endpoint {state.endpoint or '-'}")
+    click.echo(P(f"state {ws.store.path} · serial {state.serial} · lineage {state.lineage}"))
+    click.echo(P(f"project {state.project or '-'} · endpoint {state.endpoint or '-'}"))
     click.echo(f"\nfiles ({len(state.files)}):")
     for f in sorted(state.files.values(), key=lambda f: f.path):
-        click.echo(f"  {f.file_id}  {f.path or f.filename}  {f.bytes} B  sha256 {f.sha256[:12]}…")
+        click.echo(P(f"  {f.file_id}  {f.path or f.filename}  {f.bytes} B  sha256 {f.sha256[:12]}…"))
     click.echo(f"\nmodels ({len(state.models)}):")
     for m in sorted(state.models.values(), key=lambda m: m.name):
         job = m.job
-        click.echo(f"  {m.name}  fingerprint {m.fingerprint[:12]}…  seed {m.seed}")
+        click.echo(P(f"  {m.name}  fingerprint {m.fingerprint[:12]}…  seed {m.seed}"))
         if job:
-            click.echo(f"    job {job.job_id} {job.status}" + (f" → {job.fine_tuned_model}" if job.fine_tuned_model else ""))
+            click.echo(P(f"    job {job.job_id} {job.status}" + (f" → {job.fine_tuned_model}" if job.fine_tuned_model else "")))
         for h in m.history:
-            click.echo(f"    earlier: {h.job_id} {h.status}" + (f" → {h.fine_tuned_model}" if h.fine_tuned_model else ""))
+            click.echo(P(f"    earlier: {h.job_id} {h.status}" + (f" → {h.fine_tuned_model}" if h.fine_tuned_model else "")))
     if state.intents:
         click.echo(f"\npending intents ({len(state.intents)}): resolved by the next plan or apply")
 
@@ -587,8 +673,9 @@ def status(c: Ctx, as_json: bool, offline: bool) -> None:
         return
     table = [["MODEL", "STATUS", "JOB", "FINE-TUNED MODEL", "TRAINED TOKENS"]]
     for r in rows:
-        table.append([r["model"] + ("" if r["declared"] else " (orphan)"), r["status"], r["job_id"] or "-",
-                      r["fine_tuned_model"] or "-", f"{r['trained_tokens']:,}" if r["trained_tokens"] else "-"])
+        table.append([P(str(cell)) for cell in (
+            r["model"] + ("" if r["declared"] else " (orphan)"), r["status"], r["job_id"] or "-",
+            r["fine_tuned_model"] or "-", f"{r['trained_tokens']:,}" if r["trained_tokens"] else "-")])
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     for i, row in enumerate(table):
         line = "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
@@ -622,7 +709,7 @@ def output(c: Ctx, name: str | None, as_json: bool, offline: bool) -> None:
         if as_json:
             _echo_json({"name": name, "fine_tuned_model": rec.job.fine_tuned_model, "job_id": rec.job.job_id})
         else:
-            click.echo(rec.job.fine_tuned_model)
+            click.echo(P(rec.job.fine_tuned_model))
         return
     doc = {n: {"fine_tuned_model": r.job.fine_tuned_model if r.job else None,
                "status": r.job.status if r.job else None, "job_id": r.job.job_id if r.job else None}
@@ -631,7 +718,7 @@ def output(c: Ctx, name: str | None, as_json: bool, offline: bool) -> None:
         _echo_json(doc)
     else:
         for n, v in doc.items():
-            click.echo(f"{n} = {v['fine_tuned_model'] or '(' + str(v['status']) + ')'}")
+            click.echo(P(f"{n} = {v['fine_tuned_model'] or '(' + str(v['status']) + ')'}"))
 
 
 def _check_output_name(name: str, declared: Any, state: Any) -> None:
@@ -668,16 +755,19 @@ def dataset() -> None:
 @click.option("--model", "base_model", help="Base model (picks the tokenizer and token limit).")
 @click.option("--method", type=click.Choice(["supervised", "dpo", "reinforcement"]), default="supervised",
               show_default=True)
+@click.option("--allow-secret", "allow_secrets", multiple=True, metavar="ID",
+              help="Accept a secret finding by its id (sha256:…), as `allow_secrets:` in ftops.yaml does.")
 @json_option()
 @pass_ctx
-def dataset_check(c: Ctx, files: tuple[Path, ...], base_model: str | None, method: str, as_json: bool) -> None:
+def dataset_check(c: Ctx, files: tuple[Path, ...], base_model: str | None, method: str,
+                  allow_secrets: tuple[str, ...], as_json: bool) -> None:
     """Validate JSONL files and count their tokens. Sends nothing."""
     from ftops.datasets import check_dataset
 
     reports = []
     diags: list[Diagnostic] = []
     for f in files:
-        r = check_dataset(f, method=method, base_model=base_model)
+        r = check_dataset(f, method=method, base_model=base_model).accepting(allow_secrets)
         reports.append(r)
         diags.extend(r.diagnostics(str(f)))
     ok = all(r.valid for r in reports)
@@ -689,7 +779,7 @@ def dataset_check(c: Ctx, files: tuple[Path, ...], base_model: str | None, metho
             st = r.stats
             verdict = c.style("valid", fg="green") if r.valid else c.style("invalid", fg="red")
             approx = " (approximate)" if st.approximate else ""
-            click.echo(f"{r.path}: {verdict} · {r.format} · {st.examples} examples · {st.tokens_total:,} tokens"
+            click.echo(f"{P(r.path)}: {verdict} · {r.format} · {st.examples} examples · {st.tokens_total:,} tokens"
                        f"{approx} (min {st.tokens_min}, mean {st.tokens_mean:.0f}, max {st.tokens_max}) · "
                        f"{st.examples_over_limit} over the limit · {len(r.errors)} errors, {len(r.warnings)} warnings")
     if not ok:
@@ -706,7 +796,7 @@ def sandbox() -> None:
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=Path(".ftops/sandbox.db"),
               show_default=True)
-@click.option("--time-scale", type=float, help="Speed-up factor (default $FTOPS_SANDBOX_TIME_SCALE or 1).")
+@click.option("--time-scale", type=FiniteFloat(minimum=None), help="Speed-up factor (default $FTOPS_SANDBOX_TIME_SCALE or 1).")
 @click.option("--faults", help="e.g. error_rate=0.2,lost_response_rate=0.1,seed=7 (default $FTOPS_SANDBOX_FAULTS).")
 @click.option("--api-key", "api_keys", multiple=True, help="Accepted key (repeatable; default: any).")
 def sandbox_serve(host: str, port: int, db: Path, time_scale: float | None, faults: str | None,
@@ -804,6 +894,15 @@ def main(argv: list[str] | None = None) -> NoReturn:
         if as_json():
             _fail([_INTERRUPTED], 130, color=color, as_json=True, command=command())
         _interrupted()
+    except OSError as e:
+        print_diagnostics([_os_error_diagnostic(e)], color=color)
+        sys.exit(1)
+    except sqlite3.Error as e:
+        print_diagnostics([error("sandbox.database", f"the sandbox database cannot be used: {e}",
+                                 "The embedded sandbox keeps its jobs and files in .ftops/sandbox.db "
+                                 "(or `provider.db`).", hint="check that the path is a writable file, or move "
+                                 "it away to start a fresh sandbox")], color=color)
+        sys.exit(1)
     except Exception as e:
         if debug:
             raise
@@ -811,7 +910,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
             _fail([error("internal.error", f"internal error: {type(e).__name__}: {e}",
                          hint="run with --debug for the traceback")], 1, color=color, as_json=True,
                   command=command())
-        click.echo(f"ftops: internal error: {type(e).__name__}: {e} (run with --debug for the traceback)",
+        click.echo(f"ftops: internal error: {type(e).__name__}: {P(str(e))} (run with --debug for the traceback)",
                    err=True)
         sys.exit(1)
     sys.exit(rv if isinstance(rv, int) else 0)

@@ -11,6 +11,7 @@ Codes are stable dotted slugs (`config.unknown_field`, `dataset.blank_line`,
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -103,20 +104,52 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     return f"did you mean `{matches[0]}`?" if matches else ""
 
 
+MAX_SOURCE_LINE = 160
+
+# Characters that would let a value forge output lines or restyle a terminal: C0/C1 controls except
+# tab (newline, CR, ESC starting an ANSI sequence...), DEL, Unicode line/paragraph separators and
+# the bidirectional overrides that reorder what a reviewer sees.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\x1b": "\\x1b"}
+
+
+def printable(text: str) -> str:
+    """`text` on one line, with control characters shown as escapes (`\\n`, `\\x1b`, `\\u2028`).
+
+    Every user- or provider-supplied string printed for people goes through this: a newline in a
+    metadata value or a dataset path must not forge a "Plan:" line, and an ANSI escape must not
+    restyle the terminal.
+    """
+    if not _UNPRINTABLE.search(text):
+        return text
+
+    def esc(m: re.Match[str]) -> str:
+        c = m.group(0)
+        return _NAMED_ESCAPES.get(c) or (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+
+    return _UNPRINTABLE.sub(esc, text)
+
+
 def format_diagnostic(d: Diagnostic, source_lines: Sequence[str] | None = None) -> str:
     """Render as `file:line:col: error[code] summary`, then detail, source line and hint."""
-    where = f"{d.range}: " if d.range else ""
-    out = [f"{where}{d.severity.value}[{d.code}] {d.summary}"]
+    where = printable(f"{d.range}: ") if d.range else ""
+    out = [f"{where}{d.severity.value}[{printable(d.code)}] {printable(d.summary)}"]
     if d.address:
-        out[0] += f" ({d.address})"
+        out[0] += f" ({printable(d.address)})"
     if d.detail:
-        out.append(f"  {d.detail}")
+        out.append(f"  {printable(d.detail)}")
     if d.range and source_lines and 0 < d.range.line <= len(source_lines):
-        src = source_lines[d.range.line - 1].rstrip("\n")
+        src = printable(source_lines[d.range.line - 1].rstrip("\n"))
+        col = max(d.range.column, 1) - 1
+        if len(src) > MAX_SOURCE_LINE:  # a hostile or minified line: show a window around the column
+            start = max(0, min(col - MAX_SOURCE_LINE // 2, len(src) - MAX_SOURCE_LINE))
+            src = ("…" if start else "") + src[start:start + MAX_SOURCE_LINE] + \
+                ("…" if start + MAX_SOURCE_LINE < len(src) else "")
+            col = col - start + (1 if start else 0)
         out.append(f"  {d.range.line:>4} | {src}")
-        out.append("       | " + " " * (max(d.range.column, 1) - 1) + "^")
+        out.append("       | " + " " * col + "^")
     if d.hint:
-        out.append(f"  hint: {d.hint}")
+        out.append(f"  hint: {printable(d.hint)}")
     return "\n".join(out)
 
 
@@ -143,3 +176,68 @@ class DiagnosticList:
     def raise_if_errors(self) -> None:
         if self.errors:
             raise FtopsError(self.items)
+
+
+# --------------------------------------------------------------------------- secrets in messages
+
+# What an API key looks like. Strict formats are matched as they are; the loose families
+# (`sk-…`, `tgp_…`, `fw_…`, …) also need two digits and two letters in their body, so a
+# suffix such as `sk-support-bot-v2` is not a key while any random key is.
+_STRICT_KEY = re.compile(
+    r"(?<![A-Za-z0-9_-])(?:"
+    r"A[KS]IA[0-9A-Z]{16}"  # AWS access key id
+    r"|gh[pousr]_[A-Za-z0-9]{36,}"  # GitHub
+    r"|github_pat_[A-Za-z0-9_]{40,}"
+    r"|xox[abposr]-[A-Za-z0-9-]{10,}"  # Slack
+    r"|AIza[0-9A-Za-z_-]{35}"  # Google
+    r"|[sr]k_live_[0-9A-Za-z]{20,}"  # Stripe
+    r"|glpat-[A-Za-z0-9_-]{20,}"  # GitLab
+    r")"
+)
+_LOOSE_KEY = re.compile(
+    r"(?<![A-Za-z0-9_-])"
+    r"(?:sk-(?:proj-|svcacct-|admin-|ant-(?:api\d\d-)?)?|tgp_(?:v1_)?|fw_|hf_|gsk_|r8_|pplx-|nvapi-|xai-)"
+    r"([A-Za-z0-9_-]{20,})"
+)
+
+
+def find_api_key(text: str) -> str | None:
+    """The first substring of `text` that looks like an API key, or None.
+
+    Used wherever ftops must refuse or hide a key it did not read from a key variable: config
+    values, pasted variable names, training data. Never put the result in a message: pass it
+    to `redacted` first.
+    """
+    keys = find_api_keys(text, first_only=True)
+    return keys[0] if keys else None
+
+
+def find_api_keys(text: str, *, first_only: bool = False) -> list[str]:
+    """Every distinct substring of `text` that looks like an API key, in order of appearance."""
+    found: list[tuple[int, str]] = [(m.start(), m.group(0)) for m in _STRICT_KEY.finditer(text)]
+    if first_only and found:
+        return [found[0][1]]
+    for m in _LOOSE_KEY.finditer(text):
+        body = m.group(1)
+        if sum(c.isdigit() for c in body) >= 2 and sum(c.isalpha() for c in body) >= 2:
+            found.append((m.start(), m.group(0)))
+            if first_only:
+                break
+    return list(dict.fromkeys(key for _, key in sorted(found)))
+
+
+def redacted(secret: str, keep: int = 4) -> str:
+    """`sk-p…`: enough to recognise which key it was, never enough to use it."""
+    return secret[:keep] + "…" if len(secret) > keep else "…"
+
+
+def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
+    """`text` with every given secret value and every key-like token replaced by its redacted prefix."""
+    for s in sorted((s for s in secrets if s), key=len, reverse=True):
+        if s in text:
+            text = text.replace(s, redacted(s))
+    key = find_api_key(text)
+    while key is not None:
+        text = text.replace(key, redacted(key))
+        key = find_api_key(text)
+    return text

@@ -46,7 +46,7 @@ def write_jsonl(path: Path, rows: list[dict[str, object]], *, exclusive: bool = 
     """Write rows as JSON Lines; `exclusive` refuses (FileExistsError) to replace an existing file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("x" if exclusive else "w", encoding="utf-8") as f:
-        f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+        f.write("".join(json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n" for r in rows))
 
 
 STARTER_YAML = """\

@@ -7,7 +7,11 @@ Each pydantic error becomes one `Diagnostic` at the YAML position of the offendi
 
 from __future__ import annotations
 
+import dataclasses
+import errno
+import math
 import os
+import re
 import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,18 +26,25 @@ from ftops.diagnostics import (
     SourceRange,
     did_you_mean,
     error,
+    find_api_key,
     has_errors,
+    redact_text,
+    redacted,
     warning,
 )
 
 from .interpolate import interpolate
-from .models import HYPERPARAMETERS_BY_METHOD, FtopsConfig
+from .models import HYPERPARAMETERS_BY_METHOD, FtopsConfig, ProviderConfig
+from .secrets import find_secret_values, key_variable_names, secret_values
 from .source import NodePosition, Path_, parse_yaml
 
 CONFIG_FILENAME = "ftops.yaml"
 MAX_CONFIG_BYTES = 10_000_000
 DATASET_FIELDS = ("training_file", "validation_file")
 _SECRET_KEYS = {"api_key", "apikey", "api-key", "key", "token", "secret", "password", "openai_api_key"}
+_SECRET_WORDS = ("key", "token", "secret", "password", "passwd", "credential")
+_VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_UPPER_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 
 _OUT_OF_RANGE = {
     "greater_than", "greater_than_equal", "less_than", "less_than_equal", "too_long", "too_short",
@@ -74,24 +85,33 @@ class LoadedConfig:
         return _resolve(self.root, rel)
 
 
-#: Every provider's default key variable: never interpolated into the configuration.
-KNOWN_KEY_VARIABLES = ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "TOGETHER_API_KEY", "FIREWORKS_API_KEY",
-                       "NEBIUS_API_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "GOOGLE_OAUTH_ACCESS_TOKEN",
-                       "AZURE_MANAGEMENT_TOKEN", "WANDB_API_KEY")
-
-
 def find_config(directory: Path) -> Path:
     """The ftops.yaml in `directory` (no search upwards: `-C DIR` says where the project is)."""
     candidate = Path(directory) / CONFIG_FILENAME
     if candidate.is_file():
         return candidate.absolute()
-    others = [p.name for p in Path(directory).glob("ftops.y*ml")] if Path(directory).is_dir() else []
+    if candidate.exists():  # a FIFO, a device, a directory: never read (a FIFO would block forever)
+        raise FtopsError(_not_a_regular_file(str(candidate), candidate.stat().st_mode))
+    others = [p.name for p in Path(directory).glob("ftops.y*ml") if p.name != CONFIG_FILENAME] \
+        if Path(directory).is_dir() else []
     hint = f"rename `{others[0]}` to `{CONFIG_FILENAME}`" if others else \
         "run `ftops init` to create a starter project, or pass `-C DIR`"
     raise FtopsError(error(
         "config.not_found", f"no {CONFIG_FILENAME} in {directory}",
         f"ftops looks for {CONFIG_FILENAME} in the working directory (or the one given with -C).",
         hint=hint))
+
+
+def _file_kind(mode: int) -> str:
+    return "a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else \
+        "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else \
+        "a socket" if stat.S_ISSOCK(mode) else "not a regular file"
+
+
+def _not_a_regular_file(filename: str, mode: int) -> Diagnostic:
+    return error("config.not_a_file", f"{filename} is {_file_kind(mode)}, not a regular file",
+                 "ftops reads its configuration from a regular file.",
+                 hint=f"replace it with a regular file (`ftops init` writes a starter {CONFIG_FILENAME})")
 
 
 def _resolve(root: Path, rel: str) -> Path:
@@ -107,8 +127,11 @@ def _display_name(path: Path) -> str:
         return str(path)
 
 
-def _redact(lines: list[str], positions: Mapping[Path_, NodePosition], secret_paths: Sequence[Path_]) -> list[str]:
-    out = list(lines)
+def _redact(lines: list[str], positions: Mapping[Path_, NodePosition], secret_paths: Sequence[Path_],
+            secrets: Sequence[str] = ()) -> list[str]:
+    """Source lines safe to print: the values at `secret_paths`, every secret value and every
+    key-like token replaced (diagnostics quote these lines under their message)."""
+    out = [redact_text(line, secrets) for line in lines]
     for p in secret_paths:
         pos = positions.get(p)
         if pos and pos.key and 0 < pos.key.line <= len(out):
@@ -153,10 +176,75 @@ def _allowed_keys(loc: Path_, data: Any) -> list[str]:
     return []
 
 
+def _is_provider_block(path: Path_) -> bool:
+    """`provider` or `providers.NAME`: where a key is most likely to be pasted."""
+    return path == ("provider",) or (len(path) == 2 and path[0] == "providers")
+
+
+def _secret_like_name(key: str) -> bool:
+    low = key.lower()
+    return low in _SECRET_KEYS or (low not in ("api_key_env",) and any(w in low for w in _SECRET_WORDS))
+
+
+def _provider_secret_paths(data: Any) -> list[Path_]:
+    """Values not to show from the source: secret-named keys and any unknown key of a provider block
+    (a misspelt `api_key_env` is often followed by the key itself)."""
+    known = set(ProviderConfig.model_fields)
+    blocks: list[tuple[Path_, Any]] = [(("provider",), data.get("provider"))]
+    providers = data.get("providers")
+    if isinstance(providers, dict):
+        blocks += [(("providers", k), v) for k, v in providers.items()]
+    out: list[Path_] = []
+    for path, block in blocks:
+        if isinstance(block, dict):
+            out += [path + (k,) for k in block if isinstance(k, str) and (k not in known or _secret_like_name(k))]
+    return out
+
+
+def _check_key_variable_names(data: Any, secrets: Mapping[str, str], positions: Mapping[Path_, NodePosition],
+                              filename: str) -> tuple[list[Diagnostic], set[Path_]]:
+    """`api_key_env` must name a variable; a pasted key (or anything else) is refused without echoing it."""
+    fields: list[Path_] = [("provider", "api_key_env")]
+    providers = data.get("providers")
+    if isinstance(providers, dict):
+        fields += [("providers", k, "api_key_env") for k in providers]
+    diags: list[Diagnostic] = []
+    bad: set[Path_] = set()
+    for path in fields:
+        block = data.get(path[0]) if len(path) == 2 else (data.get("providers") or {}).get(path[1])
+        value = block.get("api_key_env") if isinstance(block, dict) else None
+        if not isinstance(value, str):
+            continue
+        pasted = bool(find_api_key(value)) or value.strip() in secrets or (
+            len(value) >= 24 and sum(c.isdigit() for c in value) >= 4 and not _UPPER_NAME.match(value))
+        if _VARIABLE_NAME.match(value) and not pasted:
+            continue
+        bad.add(path)
+        pos = positions.get(path)
+        rng = pos.value if pos else SourceRange(filename, 1)
+        dotted = ".".join(str(p) for p in path)
+        if pasted or len(value) >= 24:
+            diags.append(error(
+                "config.inline_secret", f"`{dotted}` holds what looks like an API key (`{redacted(value)}`), "
+                "not a variable name",
+                "`api_key_env` names the environment variable the key is read from; the key itself must never be "
+                "written in ftops.yaml (it would end up in version control and logs).", range=rng,
+                hint="export the key, e.g. `export OPENAI_API_KEY=<key>`, and write `api_key_env: OPENAI_API_KEY`; "
+                     "then revoke the pasted key"))
+        else:
+            diags.append(error(
+                "config.invalid_value", f"`{dotted}` must be an environment variable name, got `{redacted(value)}`",
+                "A variable name has letters, digits and `_`, and does not start with a digit.", range=rng,
+                hint="e.g. `api_key_env: OPENAI_API_KEY`"))
+    return diags, bad
+
+
 def _unknown_field_hint(loc: Path_, key: str, data: Any) -> str:
     parent = loc[:-1]
-    if parent == ("provider",) and key.lower() in _SECRET_KEYS:
-        return "never put secrets in ftops.yaml: set `api_key_env: NAME` and export NAME=<key>"
+    if _is_provider_block(parent) and _secret_like_name(key):
+        close = did_you_mean(key, _allowed_keys(parent, data))
+        return ("never put secrets in ftops.yaml: set `api_key_env: NAME` and export NAME=<key>"
+                + (f" ({close})" if close else ""))
     allowed = _allowed_keys(parent, data)
     hint = did_you_mean(key, allowed)
     if hint:
@@ -183,6 +271,7 @@ _EXPECTED = {
     "int_type": "expected an integer",
     "int_from_float": "expected an integer",
     "float_type": "expected a number",
+    "finite_number": "expected a finite number (not .inf or .nan)",
     "bool_type": "expected true or false",
 }
 
@@ -366,7 +455,15 @@ def _check_dataset(root: Path, model: str, which: str, rel: str, rng: SourceRang
     out: list[Diagnostic] = []
     given = Path(os.path.expanduser(rel)) if rel.startswith("~") else Path(rel)
     lexical = given if given.is_absolute() else root / given
-    resolved = lexical.resolve()
+    try:
+        resolved = lexical.resolve()
+    except (RuntimeError, OSError) as exc:  # a symlink loop (RuntimeError before Python 3.13)
+        loop = isinstance(exc, RuntimeError) or getattr(exc, "errno", None) == errno.ELOOP
+        return [error("config.dataset_unreadable",
+                      f"{which} `{rel}` " + ("is a symlink loop" if loop else f"cannot be resolved: {exc}"),
+                      "following its symbolic links leads back to where they started." if loop else "",
+                      range=rng, hint="point it at the real file (`ls -l` shows where each link points)",
+                      address=address)]
     if not allow_external:
         reason = ""
         if given.is_absolute():
@@ -394,21 +491,124 @@ def _check_dataset(root: Path, model: str, which: str, rel: str, rng: SourceRang
         return [error("config.dataset_not_found", f"{which} `{rel}` does not exist",
                       f"looked for {resolved}", range=rng, hint=hint, address=address)]
     except OSError as exc:
-        return [error("config.dataset_unreadable", f"{which} `{rel}` cannot be read: {exc.strerror}",
-                      range=rng, address=address)]
+        loop = exc.errno == errno.ELOOP
+        return [error("config.dataset_unreadable",
+                      f"{which} `{rel}` " + ("is a symlink loop" if loop else f"cannot be read: {exc.strerror}"),
+                      range=rng, address=address, hint=_unreadable_hint(exc))]
     if not stat.S_ISREG(st.st_mode):
-        kind = "a directory" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode) else \
-            "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else \
-            "a socket" if stat.S_ISSOCK(st.st_mode) else "not a regular file"
+        kind = _file_kind(st.st_mode)
         return [error("config.dataset_not_a_file", f"{which} `{rel}` is {kind}, not a regular file",
                       "A dataset must be a regular JSONL file.", range=rng,
                       hint="point to a .jsonl file" + (" inside it" if kind == "a directory" else ""),
                       address=address)]
+    if not os.access(resolved, os.R_OK):  # checked without opening: a warm plan reads no dataset at all
+        denied = PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(resolved))
+        return [error("config.dataset_unreadable", f"{which} `{rel}` cannot be read: {denied.strerror}",
+                      f"{resolved} is not readable by this user.", range=rng, address=address,
+                      hint=_unreadable_hint(denied))]
     if resolved.suffix.lower() != ".jsonl":
         out.append(warning("config.dataset_extension", f"{which} `{rel}` does not end in .jsonl",
                            "Fine-tuning datasets are JSON Lines files; the API expects .jsonl.",
                            range=rng, hint="rename the file to .jsonl", address=address))
     return out
+
+
+def _non_finite_numbers(data: Any, positions: Mapping[Path_, NodePosition],
+                        filename: str) -> tuple[list[Diagnostic], set[Path_]]:
+    """`.inf`, `-.inf` and `.nan` anywhere (graders and response formats included): no provider
+    accepts them and JSON cannot carry them, so they are refused where they are written."""
+    diags: list[Diagnostic] = []
+    paths: set[Path_] = set()
+
+    def walk(value: Any, path: Path_) -> None:
+        if isinstance(value, float) and not math.isfinite(value):
+            pos = positions.get(path)
+            dotted = ".".join(str(p) for p in path)
+            address = f"models.{path[1]}" if len(path) >= 2 and path[0] == "models" else ""
+            diags.append(error(
+                "config.non_finite_number", f"`{dotted}` is {value!r}, not a finite number",
+                "YAML reads `.inf`, `-.inf` and `.nan` as special floats; no setting accepts them and JSON cannot "
+                "represent them.", range=pos.value if pos else SourceRange(filename, 1),
+                hint="write an ordinary number", address=address))
+            paths.add(path)
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, path + (k,))
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                walk(v, path + (i,))
+
+    walk(data, ())
+    return diags, paths
+
+
+def _redact_diagnostic(d: Diagnostic, secrets: Sequence[str]) -> Diagnostic:
+    """Whatever path produced it (a pydantic message quoting the input, a did-you-mean), a
+    diagnostic never carries a secret value or a key-like token."""
+    summary, detail, hint = (redact_text(t, secrets) for t in (d.summary, d.detail, d.hint))
+    if (summary, detail, hint) == (d.summary, d.detail, d.hint):
+        return d
+    return dataclasses.replace(d, summary=summary, detail=detail, hint=hint)
+
+
+def _provider_blocks(data: Any) -> list[tuple[Path_, dict[str, Any]]]:
+    blocks: list[tuple[Path_, Any]] = [(("provider",), data.get("provider"))]
+    providers = data.get("providers")
+    if isinstance(providers, dict):
+        blocks += [(("providers", k), v) for k, v in providers.items()]
+    return [(p, b) for p, b in blocks if isinstance(b, dict)]
+
+
+def _check_provider_paths(data: Any, root: Path, positions: Mapping[Path_, NodePosition],
+                          allow_external: bool) -> list[Diagnostic]:
+    """`base_url: ''` (would silently mean api.openai.com) and a `db` outside the project (would
+    create files anywhere the process may write)."""
+    out: list[Diagnostic] = []
+    for path, block in _provider_blocks(data):
+        dotted = ".".join(str(p) for p in path)
+        url = block.get("base_url")
+        if isinstance(url, str) and not url.strip():
+            pos = positions.get(path + ("base_url",))
+            out.append(error(
+                "config.invalid_value", f"`{dotted}.base_url` is empty",
+                "An empty base_url would fall back to $OPENAI_BASE_URL or api.openai.com without saying so.",
+                range=pos.value if pos else None,
+                hint="write the endpoint (e.g. https://api.openai.com/v1), or remove the key for the default"))
+        db = block.get("db")
+        if not isinstance(db, str) or not db:
+            continue
+        pos = positions.get(path + ("db",))
+        rng = pos.value if pos else None
+        given = Path(os.path.expanduser(db)) if db.startswith("~") else Path(db)
+        lexical = Path(os.path.normpath(given if given.is_absolute() else root / given))
+        try:
+            resolved = lexical.resolve()
+        except (RuntimeError, OSError):
+            resolved = lexical
+        if not allow_external and not (_inside(lexical, root) and _inside(resolved, root.resolve())):
+            out.append(error(
+                "config.path_outside_project", f"`{dotted}.db` `{db}` is outside the project directory",
+                f"ftops only creates files below {root} unless told otherwise.", range=rng,
+                hint="use a path inside the project (default .ftops/sandbox.db), or set `allow_external_paths: true`"))
+            continue
+        try:
+            mode = resolved.stat().st_mode
+        except OSError:
+            continue  # created on first use
+        if not stat.S_ISREG(mode):
+            out.append(error(
+                "config.invalid_value", f"`{dotted}.db` `{db}` is {_file_kind(mode)}, not a regular file",
+                "The sandbox keeps its database in this file.", range=rng,
+                hint="point it at a file path (it is created when missing)"))
+    return out
+
+
+def _unreadable_hint(exc: OSError) -> str:
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "make it readable by this user (e.g. `chmod u+r FILE`)"
+    if exc.errno == errno.ELOOP:
+        return "point it at the real file (`ls -l` shows where each link points)"
+    return "check the file and the disk it is on"
 
 
 def _inside(path: Path, root: Path) -> bool:
@@ -440,7 +640,10 @@ def load_config(path: Path, *, environ: Mapping[str, str] | None = None,
         return exc
 
     try:
-        if abs_path.stat().st_size > MAX_CONFIG_BYTES:
+        st = abs_path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            raise FtopsError(_not_a_regular_file(filename, st.st_mode))
+        if st.st_size > MAX_CONFIG_BYTES:
             raise FtopsError(error(
                 "config.too_large", f"{filename} is larger than {MAX_CONFIG_BYTES // 1_000_000} MB",
                 "A configuration file this large is almost certainly not an ftops.yaml.",
@@ -469,19 +672,23 @@ def load_config(path: Path, *, environ: Mapping[str, str] | None = None,
     positions = parsed.positions
     diags: list[Diagnostic] = list(parsed.diagnostics)
 
-    entries: list[tuple[Path_, Any]] = [(("provider",), data.get("provider"))]
-    if isinstance(data.get("providers"), dict):
-        entries += [(("providers", k), v) for k, v in data["providers"].items()]
-    secret_paths: list[Path_] = [where + (k,) for where, entry in entries if isinstance(entry, dict)
-                                 for k in entry if isinstance(k, str) and k.lower() in _SECRET_KEYS]
-    lines = _redact(lines, positions, secret_paths)
+    secret_env = key_variable_names(data)
+    secrets = secret_values(env, secret_env)
+    lines = _redact(lines, positions, _provider_secret_paths(data), list(secrets))
 
-    secret_env = set(KNOWN_KEY_VARIABLES)
-    for _where, entry in entries:
-        if isinstance(entry, dict) and isinstance(entry.get("api_key_env"), str):
-            secret_env.add(entry["api_key_env"])
-    interp = interpolate(data, env, positions, filename, secret_env, overrides=variables)
+    interp = interpolate(data, env, positions, filename, set(secret_env), overrides=variables)
     diags.extend(interp.diagnostics)
+    # By value, after interpolation: `api_key_env: ${env.X}` names a key variable only now, and a key
+    # can arrive through any variable, `vars` or a literal.
+    secrets.update({v: n for v, n in secret_values(env, key_variable_names(interp.data)).items() if v not in secrets})
+    key_name_diags, bad_key_names = _check_key_variable_names(interp.data, secrets, positions, filename)
+    value_diags, value_paths = find_secret_values(interp.data, secrets, positions, filename)
+    reported = set(_provider_secret_paths(interp.data))  # already refused as an unknown or secret key
+    value_diags = [d for d, p in zip(value_diags, value_paths) if p not in reported]
+    lines = _redact(lines, positions, sorted(bad_key_names, key=str))
+    number_diags, bad_numbers = _non_finite_numbers(interp.data, positions, filename)
+    diags.extend(key_name_diags + value_diags + number_diags)
+    own = {positions[p].value for p in bad_key_names | bad_numbers if p in positions}  # reported above
     config: FtopsConfig | None = None
     if not has_errors(interp.diagnostics):
         try:
@@ -494,7 +701,9 @@ def load_config(path: Path, *, environ: Mapping[str, str] | None = None,
                 interp.data = retyped
                 config = FtopsConfig.model_validate(retyped)
             except ValidationError as exc2:
-                diags.extend(_diagnostics_from_validation(exc2, interp.data, positions, filename, interp.env_paths))
+                diags.extend(d for d in _diagnostics_from_validation(exc2, interp.data, positions, filename,
+                                                                     interp.env_paths)
+                             if d.range not in own)
 
     root = abs_path.parent
     # Checked on the raw data so path errors are reported together with validation errors.
@@ -507,7 +716,9 @@ def load_config(path: Path, *, environ: Mapping[str, str] | None = None,
                 pos = positions.get(("models", name, which))
                 diags.extend(_check_dataset(root, str(name), which, rel, pos.value if pos else None,
                                             allow_external))
+    diags.extend(_check_provider_paths(interp.data, root, positions, allow_external))
     diags.sort(key=lambda d: (d.range.line, d.range.column) if d.range else (0, 0))
+    diags = [_redact_diagnostic(d, list(secrets)) for d in diags]
     if has_errors(diags) or config is None:
         raise fail(diags, lines)
     return LoadedConfig(path=abs_path, root=root, config=config, source_lines=lines,

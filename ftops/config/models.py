@@ -10,6 +10,7 @@ which `ftops.config.loader` turns into diagnostics.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any, Literal, Union
 
@@ -34,6 +35,8 @@ RESERVED_METADATA_PREFIX = "ftops_"
 #: ftops adds ftops_project, ftops_model and ftops_fp; the API allows 16 pairs in all.
 MAX_USER_METADATA = 13
 MAX_SEED = 2147483647
+#: USD per 1M training tokens; far above any published price, low enough that no sum overflows.
+MAX_PRICE_PER_1M = 1_000_000
 
 METHODS = ("supervised", "dpo", "reinforcement")
 Method = Literal["supervised", "dpo", "reinforcement"]
@@ -46,7 +49,8 @@ def _custom(kind: str, message: str, **ctx: Any) -> PydanticCustomError:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    # allow_inf_nan=False: YAML's `.inf`/`.nan` are floats; no field of ftops.yaml means them.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 # --------------------------------------------------------------------------- hyperparameters
@@ -87,6 +91,9 @@ def _check_hp(name: str, value: Any) -> None:
         elif isinstance(value, str):
             hint = f'write "{kw}" exactly, or an unquoted number'
         raise _custom("invalid_value", f"{name} must be {allowed}, got {value!r}", hint=hint)
+    if not math.isfinite(value):
+        raise _custom("invalid_value", f"{name} must be {allowed}, got {value!r}",
+                      hint="`.inf` and `.nan` are not numbers a provider accepts")
     too_low = value <= lo if lo_open else value < lo
     if too_low or (hi is not None and value > hi):
         raise _custom("out_of_range", f"{name} must be {allowed}, got {value!r}")
@@ -405,7 +412,7 @@ class FtopsConfig(_Strict):
     """ftops.yaml: the fine-tuned models a project declares and the provider that trains them."""
 
     model_config = ConfigDict(
-        extra="forbid", frozen=True, strict=True, title="ftops configuration",
+        extra="forbid", frozen=True, strict=True, allow_inf_nan=False, title="ftops configuration",
         json_schema_extra={"$schema": "https://json-schema.org/draft/2020-12/schema"})
 
     version: Literal[1] = Field(description="Configuration format version; always 1.")
@@ -417,13 +424,17 @@ class FtopsConfig(_Strict):
         default_factory=dict, description="More providers by name; a model picks one with `provider: NAME`.")
     models: dict[ModelName, ModelConfig] = Field(
         description="Fine-tuned models by name ([A-Za-z0-9][A-Za-z0-9_.-]{0,63}).")
-    pricing: dict[str, Annotated[float, Field(ge=0)]] = Field(
+    pricing: dict[str, Annotated[float, Field(ge=0, le=MAX_PRICE_PER_1M)]] = Field(
         default_factory=dict,
         description="USD per 1M training tokens, keyed by base model or base-model prefix.")
     vars: dict[str, str | int | float | bool] = Field(
         default_factory=dict, description="Values usable as ${vars.NAME} in string values.")
     allow_external_paths: bool = Field(
         default=False, description="Allow dataset paths outside the project directory.")
+    allow_secrets: list[Annotated[str, StringConstraints(pattern=r"^sha256:[0-9a-f]{12}$")]] = Field(
+        default_factory=list,
+        description="Secret findings in training data to accept (deliberate fakes), by the id ftops prints: "
+                    "sha256:<12 hex digits>. Every other secret in a dataset is an error.")
 
 
     @model_validator(mode="after")

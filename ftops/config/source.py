@@ -89,11 +89,24 @@ def _tab_diagnostics(text: str, filename: str) -> list[Diagnostic]:
 
 #: Far above any real ftops.yaml (200 models are ~3,000 values).
 MAX_NODES = 100_000
+#: ftops.yaml is at most ~8 levels deep (models.NAME.grader.graders.NAME.input...); a document
+#: nested deeper than this is hostile, and walking it recursively would exhaust the stack.
+MAX_DEPTH = 64
+#: A number with more digits is no setting of ftops.yaml (Python refuses to parse > 4,300).
+MAX_NUMBER_CHARS = 100
 
 _PLAIN_TAGS: dict[type, str] = {
     MappingNode: "tag:yaml.org,2002:map",
     SequenceNode: "tag:yaml.org,2002:seq",
 }
+
+
+class _Refused(yaml.constructor.ConstructorError):  # type: ignore[misc]
+    """A value the walker will not build (too deep, too long); carries its own hint."""
+
+    def __init__(self, problem: str, node: Node, hint: str) -> None:
+        super().__init__(None, None, problem, node.start_mark)
+        self.hint = hint
 
 
 class _Walker:
@@ -106,6 +119,9 @@ class _Walker:
         self.count = 0
 
     def walk(self, node: Node, path: Path_) -> Any:
+        if len(path) > MAX_DEPTH:
+            raise _Refused(f"the document is nested more than {MAX_DEPTH} levels deep", node,
+                           "ftops.yaml is a few levels deep; flatten this value")
         self.count += 1
         if self.count > MAX_NODES:
             # Aliases are expanded while walking; a "billion laughs" document must not hang us.
@@ -117,24 +133,36 @@ class _Walker:
             # We build mappings and sequences ourselves, so a tag here would otherwise be ignored.
             raise yaml.constructor.ConstructorError(
                 None, None, f"tag {node.tag} is not allowed", node.start_mark)
-        if isinstance(node, MappingNode):
-            if id(node) in self._active:  # recursive alias: refuse rather than loop
+        if isinstance(node, (MappingNode, SequenceNode)):
+            if id(node) in self._active:  # recursive alias (`&a [*a]`, `&m {k: *m}`): refuse rather than loop
                 self.diagnostics.append(error(
-                    "config.yaml_syntax", "recursive YAML alias", range=_range(self.filename, node)))
+                    "config.yaml_syntax", "recursive YAML alias",
+                    "an alias refers to a collection that contains it, which would be infinitely deep.",
+                    range=_range(self.filename, node), hint="replace the alias with the values it should repeat"))
                 return None
             self._active.add(id(node))
             try:
-                return self._mapping(node, path)
+                return self._mapping(node, path) if isinstance(node, MappingNode) else self._sequence(node, path)
             finally:
                 self._active.discard(id(node))
-        if isinstance(node, SequenceNode):
-            out: list[Any] = []
-            for i, item in enumerate(node.value):
-                self.positions[path + (i,)] = NodePosition(None, _range(self.filename, item))
-                out.append(self.walk(item, path + (i,)))
-            return out
         assert isinstance(node, ScalarNode)
-        return self.loader.construct_object(node, deep=True)
+        return self._scalar(node)
+
+    def _sequence(self, node: SequenceNode, path: Path_) -> list[Any]:
+        out: list[Any] = []
+        for i, item in enumerate(node.value):
+            self.positions[path + (i,)] = NodePosition(None, _range(self.filename, item))
+            out.append(self.walk(item, path + (i,)))
+        return out
+
+    def _scalar(self, node: ScalarNode) -> Any:
+        if node.tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float") and len(node.value) > MAX_NUMBER_CHARS:
+            raise _Refused(f"a number of {len(node.value):,} characters is not a valid value", node,
+                           "write a number within the setting's range (seed: 0 to 2147483647)")
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except (ValueError, OverflowError) as exc:  # e.g. an int too long for Python to parse
+            raise _Refused(f"cannot read this value: {exc}", node, "write a plain, shorter value") from None
 
     def _mapping(self, node: MappingNode, path: Path_) -> dict[Any, Any]:
         self.loader.flatten_mapping(node)  # resolves `<<` merge keys the way SafeLoader does
@@ -146,7 +174,7 @@ class _Walker:
                 self.diagnostics.append(error(
                     "config.invalid_key", "a mapping key must be a plain scalar", range=key_range))
                 continue
-            key = self.loader.construct_object(key_node, deep=True)
+            key = self._scalar(key_node)
             if key is None or isinstance(key, (bool, float)):
                 # `null:`/`yes:`/`1.5:` keys are almost always a typo; keep their source text
                 key = key_node.value
@@ -227,7 +255,7 @@ def parse_yaml(text: str, filename: str, *, pure: bool = False) -> ParsedYaml:
         rng = SourceRange(filename, mark.line + 1, mark.column + 1) if mark else root_range
         return ParsedYaml(None, {}, [error(
             "config.yaml_syntax", f"YAML error: {exc.problem or exc}", range=rng,
-            hint="ftops.yaml accepts only plain YAML values (no `!!python` or custom tags)")])
+            hint=getattr(exc, "hint", "ftops.yaml accepts only plain YAML values (no `!!python` or custom tags)"))])
     if not isinstance(node, MappingNode):
         return ParsedYaml(None, walker.positions, [error(
             "config.not_a_mapping", "the top level of the configuration must be a mapping",

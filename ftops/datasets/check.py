@@ -27,7 +27,7 @@ from ftops.datasets.formats import (
     _decode,
     detect_format,
 )
-from ftops.datasets.hashing import ProgressCallback, stat_dataset, write_atomic
+from ftops.datasets.hashing import ProgressCallback, stat_dataset, write_cache
 from ftops.datasets.models import DatasetIssue, DatasetReport, DatasetStats
 from ftops.datasets.tokens import (
     APPROXIMATE_HINT,
@@ -38,7 +38,7 @@ from ftops.datasets.tokens import (
     token_limit_for,
 )
 
-VALIDATOR_VERSION = "1"
+VALIDATOR_VERSION = "2"  # 2: secrets are errors; decoded strings are scanned
 METHODS = ("supervised", "dpo", "reinforcement")
 MAX_FILE_BYTES = 512 * 1024 * 1024  # /v1/files limit; larger files need the Uploads API
 MAX_UPLOAD_BYTES = 8 * 1024 * 1024 * 1024  # Uploads API limit
@@ -201,7 +201,7 @@ def _read_cached(path: Path) -> DatasetReport | None:
 
 
 def _write_cached(path: Path, report: DatasetReport) -> None:
-    write_atomic(path, report.model_dump_json())
+    write_cache(path, report.model_dump_json())
 
 
 def check_dataset(path: str | Path, *, method: str = "supervised", base_model: str | None = None,

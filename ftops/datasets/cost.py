@@ -7,6 +7,7 @@ ftops.yaml `pricing:` by exact model name or by prefix; the longest matching key
 from __future__ import annotations
 
 import json
+import math
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -68,6 +69,17 @@ def _lookup(model: str, table: dict[str, Any]) -> tuple[str, float] | None:
 
 def estimate_cost(base_model: str, trained_tokens: int, *, method: str = "supervised",
                   overrides: dict[str, float] | None = None) -> CostEstimate:
+    """See `_estimate_cost`; a non-finite price or product is "unknown", never inf or nan."""
+    est = _estimate_cost(base_model, trained_tokens, method=method, overrides=overrides)
+    if (est.usd is not None and not math.isfinite(est.usd)) or (
+            est.price_per_1m is not None and not math.isfinite(est.price_per_1m)):
+        return CostEstimate(usd=None, price_per_1m=None, approximate=True,
+                            note=f"the price for {base_model!r} is not a finite number; set one in `pricing:`")
+    return est
+
+
+def _estimate_cost(base_model: str, trained_tokens: int, *, method: str = "supervised",
+                   overrides: dict[str, float] | None = None) -> CostEstimate:
     """Estimated training cost of `trained_tokens` billable tokens (tokens per epoch x epochs).
 
     Overrides (ftops.yaml `pricing:`) win over the shipped table. `usd` is None when no price is

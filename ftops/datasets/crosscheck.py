@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ftops.datasets.check import VALIDATOR_VERSION, _iter_lines
 from ftops.datasets.formats import MAX_ISSUES_PER_CODE, example_hash
-from ftops.datasets.hashing import write_atomic
+from ftops.datasets.hashing import write_cache
 from ftops.datasets.models import DatasetIssue, DatasetReport
 
 CODE = "in_training_and_validation"
@@ -40,7 +40,7 @@ def cross_check(train: DatasetReport, validation: DatasetReport, *,
             pass
     issues = _compare(train.path, validation.path)
     if cache_file is not None:
-        write_atomic(cache_file, json.dumps([i.model_dump() for i in issues]))
+        write_cache(cache_file, json.dumps([i.model_dump() for i in issues], allow_nan=False))
     return issues
 
 

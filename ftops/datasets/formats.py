@@ -21,13 +21,15 @@ Token counting (exact tiktoken counts, ordinary encoding: "<|endoftext|>" in dat
 from __future__ import annotations
 
 import json
+import math
 import os
 from array import array
 from dataclasses import dataclass, field
 from hashlib import blake2b
 from typing import Any
 
-from ftops.datasets.sensitive import scan as scan_sensitive
+from ftops.datasets.sensitive import SECRET_CODES, finding_id_in
+from ftops.datasets.sensitive import scan_example as scan_sensitive
 from ftops.datasets.tokens import TokenCounter
 from ftops.diagnostics import did_you_mean
 
@@ -55,8 +57,23 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-_decoder = json.JSONDecoder(parse_constant=_reject_constant)
-_decode = _decoder.decode
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # `1e999` is valid JSON but overflows to inf
+        raise ValueError(f"number {text[:20]} is out of range")
+    return value
+
+
+_decoder = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+
+
+def _decode(text: str) -> Any:
+    """json.loads without NaN/Infinity/overflowing numbers; a line nested too deeply for the
+    decoder's recursion is a ValueError like any other invalid line, not a crash."""
+    try:
+        return _decoder.decode(text)
+    except RecursionError:
+        raise ValueError("nested too deeply (more than ~1,000 levels of arrays or objects)") from None
 
 
 def detect_format(obj: dict[str, Any], method: str) -> str:
@@ -188,19 +205,30 @@ class ExampleChecker:
                      "(detected from its first example)", "use one format per file")
             return
         self._line_errors = 0
-        if fmt == "chat":
-            tokens = self._chat(obj, line)
-        elif fmt == "preference":
-            tokens = self._preference(obj, line)
-        elif fmt == "reinforcement":
-            tokens = self._reinforcement(obj, line)
-        elif fmt == "prompt_completion":
-            tokens = self._prompt_completion(obj, line)
-        else:
+        try:
+            if fmt == "chat":
+                tokens = self._chat(obj, line)
+            elif fmt == "preference":
+                tokens = self._preference(obj, line)
+            elif fmt == "reinforcement":
+                tokens = self._reinforcement(obj, line)
+            elif fmt == "prompt_completion":
+                tokens = self._prompt_completion(obj, line)
+            else:
+                return
+        except RecursionError:  # e.g. `tools` nested just below the decoder's limit, re-encoded to count
+            self.err(line, "too_deep", "example is nested too deeply to check",
+                     "flatten the example; real examples are a few levels deep")
             return
-        for code, what in scan_sensitive(text, raw):
-            self.warn(line, code, f"possible sensitive data: {what}",
-                      "remove personal data and secrets from training data")
+        for code, what in scan_sensitive(obj, text, raw):
+            if code in SECRET_CODES:
+                # An error, but not one of the example's: its tokens still count (it may be accepted).
+                self._issue(self.r.errors, line, code, f"secret in training data: {what}",
+                            "remove it and revoke it; if it is a deliberate fake, accept it in ftops.yaml with "
+                            f"`allow_secrets: ['{finding_id_in(what)}']`")
+            else:
+                self.warn(line, code, f"possible sensitive data: {what}",
+                          "remove personal data and secrets from training data")
         if self._line_errors == 0 and tokens is not None:
             r = self.r
             if r.counted == 0 or tokens < r.tokens_min:

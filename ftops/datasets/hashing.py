@@ -111,13 +111,16 @@ class HashCache:
         """
         if not self._dirty and self.cache_file.exists():
             return
-        self.cache_file.parent.mkdir(parents=True, exist_ok=True)
-        with _file_lock(self.cache_file.with_name(self.cache_file.name + ".lock")):
-            merged = self._load()  # what another process may have saved since we loaded
-            merged.update(self._dirty)
-            self._entries = merged
-            write_atomic(self.cache_file, json.dumps({"format": _FORMAT, "entries": self._entries},
-                                                     sort_keys=True))
+        try:
+            self.cache_file.parent.mkdir(parents=True, exist_ok=True)
+            with _file_lock(self.cache_file.with_name(self.cache_file.name + ".lock")):
+                merged = self._load()  # what another process may have saved since we loaded
+                merged.update(self._dirty)
+                self._entries = merged
+                write_atomic(self.cache_file, json.dumps({"format": _FORMAT, "entries": self._entries},
+                                                         sort_keys=True, allow_nan=False))
+        except OSError:
+            return  # a cache is an optimisation: unwritable (read-only, full, misshapen) means re-hashing later
         self._dirty = {}
 
 
@@ -135,6 +138,15 @@ def _file_lock(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def write_cache(path: Path, text: str) -> None:
+    """`write_atomic` for a cache file: an unwritable cache (read-only or full disk, a directory
+    in the file's place) costs a recomputation next time, never the run."""
+    try:
+        write_atomic(path, text)
+    except OSError:
+        pass
 
 
 def write_atomic(path: Path, text: str) -> None:

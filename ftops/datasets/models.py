@@ -6,6 +6,8 @@ sha256 and handed to the engine, the sandbox and the CLI unchanged.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from pydantic import BaseModel, ConfigDict
 
 from ftops.diagnostics import Diagnostic, Severity, SourceRange
@@ -55,15 +57,39 @@ class DatasetReport(BaseModel):
     stats: DatasetStats
     method: str = "supervised"
 
-    def diagnostics(self, display_path: str | None = None) -> list[Diagnostic]:
-        """Issues as ftops diagnostics with code `dataset.<code>` and the file/line they are on."""
+    def diagnostics(self, display_path: str | None = None, *, accept: Collection[str] = ()) -> list[Diagnostic]:
+        """Issues as ftops diagnostics with code `dataset.<code>` and the file/line they are on.
+
+        `accept` holds finding ids (`sha256:…`, ftops.yaml `allow_secrets`): a secret finding with
+        one of them is reported as a warning (`dataset.accepted_secret`) instead of an error.
+        """
+        from ftops.datasets.sensitive import SECRET_CODES, finding_id_in
+
         where = display_path or self.path
+        accepted = frozenset(accept)
         out: list[Diagnostic] = []
         for severity, issues in ((Severity.ERROR, self.errors), (Severity.WARNING, self.warnings)):
             for i in issues:
                 rng = SourceRange(where, i.line) if i.line is not None else SourceRange(where, 1)
+                if severity is Severity.ERROR and i.code in SECRET_CODES and finding_id_in(i.message) in accepted:
+                    out.append(Diagnostic(Severity.WARNING, "dataset.accepted_secret", i.message, range=rng,
+                                          detail="accepted by `allow_secrets` in ftops.yaml"))
+                    continue
                 out.append(Diagnostic(severity, f"dataset.{i.code}", i.message, range=rng, hint=i.hint))
         return out
+
+    def accepting(self, accept: Collection[str]) -> DatasetReport:
+        """This report with accepted secret findings moved to the warnings (and `valid` recomputed)."""
+        from ftops.datasets.sensitive import SECRET_CODES, finding_id_in
+
+        accepted = frozenset(accept)
+        if not accepted:
+            return self
+        keep = [i for i in self.errors if not (i.code in SECRET_CODES and finding_id_in(i.message) in accepted)]
+        if len(keep) == len(self.errors):
+            return self
+        moved = [i.model_copy(update={"code": "accepted_secret", "hint": ""}) for i in self.errors if i not in keep]
+        return self.model_copy(update={"errors": keep, "warnings": [*self.warnings, *moved], "valid": not keep})
 
     def to_json(self) -> dict[str, object]:
         """The per-file shape of `ftops dataset check --json`."""

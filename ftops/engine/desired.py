@@ -113,9 +113,11 @@ def build_desired(loaded: LoadedConfig, providers: Mapping[str, Provider], *, ca
             result.reports[key] = report
         if key not in seen_diag:
             seen_diag.add(key)
-            result.diagnostics_by_sha.setdefault(sha, []).extend(report.diagnostics(display))
+            result.diagnostics_by_sha.setdefault(sha, []).extend(
+                report.diagnostics(display, accept=list(cfg.allow_secrets)))
         st = report.stats
-        ref = DatasetRef(path=display, sha256=sha, bytes=report.size, format=report.format, valid=report.valid,
+        ref = DatasetRef(path=display, sha256=sha, bytes=report.size, format=report.format,
+                         valid=report.accepting(list(cfg.allow_secrets)).valid,
                          examples=st.examples, tokens_per_epoch=st.trained_tokens_per_epoch,
                          approximate=st.approximate)
         return ref, report

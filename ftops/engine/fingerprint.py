@@ -20,7 +20,7 @@ FP_LENGTH = 32  # hex chars (128 bits): short enough for metadata values and hum
 
 def canonical_json(value: Any) -> str:
     """Stable JSON: sorted keys, no whitespace, floats as repr. Equal values give equal text."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def file_placeholder(sha256: str) -> str:

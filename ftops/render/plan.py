@@ -8,10 +8,11 @@ derived from it, so the three never disagree.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ftops.diagnostics import Diagnostic
+from ftops.diagnostics import Diagnostic, printable
 from ftops.engine.model import ModelAction, Plan
 
 Style = Callable[..., str]
@@ -44,8 +45,36 @@ def plan_json(plan: Plan) -> dict[str, Any]:
     return doc
 
 
+def _printable_doc(value: Any) -> Any:
+    """The JSON value with every string made printable: what text and Markdown are derived from.
+
+    Strings come from ftops.yaml (paths, metadata), the environment (base_url) and the provider
+    (statuses, errors, model ids); a newline in any of them must not forge a line of the plan.
+    """
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, dict):
+        return {k: _printable_doc(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_printable_doc(v) for v in value]
+    return value
+
+
+def _code(text: str) -> str:
+    """`text` as a Markdown code span that no backtick inside it can close, safe in a table cell."""
+    text = printable(text).replace("|", "\\|")
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _md(text: str) -> str:
+    """Prose for Markdown: one line, no raw HTML, no table-cell breaks."""
+    return printable(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
+
+
 def dumps(doc: Any) -> str:
-    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False)
+    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
 
 
 def short(value: Any) -> str:
@@ -55,7 +84,7 @@ def short(value: Any) -> str:
         return "(none)"
     if isinstance(value, str):
         return value
-    return json.dumps(value, sort_keys=True)
+    return json.dumps(value, sort_keys=True, allow_nan=False)
 
 
 def human_bytes(n: int) -> str:
@@ -139,7 +168,7 @@ def diagnostic_lines_markdown(diags: list[dict[str, Any]]) -> list[str]:
 
 
 def plan_text(plan: Plan, style: Style = plain) -> str:
-    doc = plan_json(plan)
+    doc = _printable_doc(plan_json(plan))
     out = [style(f"ftops plan · project {doc['project']} · {_providers_line(doc)}"
                  + (" · offline, from state only" if doc["offline"] else ""), bold=True), ""]
     multi = len(doc.get("providers") or {}) > 1
@@ -230,8 +259,8 @@ def plan_markdown(plan: Plan, diagnostics: Sequence[Diagnostic] = ()) -> str:
     `diagnostics` are the dataset and configuration warnings the text plan prints before the plan:
     a reviewer must see them too.
     """
-    doc = plan_json(plan)
-    out = [f"### ftops plan — `{doc['project']}` on {doc['provider']}", "", f"**{summary_line(doc)}**", ""]
+    doc = _printable_doc(plan_json(plan))
+    out = [f"### ftops plan — {_code(doc['project'])} on {_md(doc['provider'])}", "", f"**{summary_line(doc)}**", ""]
     diags = [d.to_json() for d in dict.fromkeys(diagnostics)] + list(doc["warnings"])
     if diags:
         out += [f"**Warnings ({len(diags)})**", "", *diagnostic_lines_markdown(diags), ""]
@@ -244,16 +273,18 @@ def plan_markdown(plan: Plan, diagnostics: Sequence[Diagnostic] = ()) -> str:
         out += ["| model | provider | action | reason | status | est. cost |", "|---|---|---|---|---|---|"]
         for m in doc["models"]:
             cost = m.get("cost") if m["action"] in ("create", "replace", "retry") else None
-            out.append(f"| `{m['name']}` | {m['provider']} | {m['action']} | `{m['reason']}` | {m.get('status') or ''} | "
+            out.append(f"| {_code(m['name'])} | {_md(m['provider'])} | {m['action']} | {_code(m['reason'])} | "
+                       f"{_md(m.get('status') or '')} | "
                        f"{money(cost['usd'], cost['approximate']) if cost else ''} |")
         out.append("")
     for k in doc.get("cancels") or []:
-        out.append(f"- **cancel** job `{k['job_id']}` of `{k['name']}` ({k['status']}): `{k['reason']}`")
+        out.append(f"- **cancel** job {_code(k['job_id'])} of {_code(k['name'])} ({_md(k['status'])}): "
+                   f"{_code(k['reason'])}")
     if doc.get("cancels"):
         out.append("")
     uploads = [f for f in doc["files"] if f["action"] == "upload"]
     if uploads:
-        out.append("Uploads: " + ", ".join(f"`{f['path']}` ({human_bytes(f['bytes'])})" for f in uploads))
+        out.append("Uploads: " + ", ".join(f"{_code(f['path'])} ({human_bytes(f['bytes'])})" for f in uploads))
         out.append("")
     diffs = [m for m in doc["models"] if m["changes"]]
     if diffs:

@@ -189,7 +189,7 @@ def test_warnings(write_lines: WriteLines) -> None:
     lines[34] = example(SYS, msg("user", "-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn\n"), ASSISTANT)
     lines[35] = example(SYS, msg("user", "order 12345678901234 shipped 2024-05-01"), ASSISTANT)
     r = check_dataset(write_lines(lines))
-    assert r.valid, r.errors
+    assert codes(r.errors) == [(34, "sensitive_api_key"), (35, "sensitive_private_key")]  # secrets: errors
     got = codes(r.warnings)
     assert (4, "missing_system_message") in got
     assert (11, "extra_key") in got
@@ -197,8 +197,6 @@ def test_warnings(write_lines: WriteLines) -> None:
     assert (31, "sensitive_email") in got
     assert (32, "sensitive_card_number") in got
     assert (33, "sensitive_phone") in got
-    assert (34, "sensitive_api_key") in got
-    assert (35, "sensitive_private_key") in got
     assert not [c for ln, c in got if ln == 36], "order numbers and dates are not sensitive"
     missing = next(i for i in r.warnings if i.code == "missing_system_message")
     assert "2 example" in missing.message
