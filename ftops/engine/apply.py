@@ -155,6 +155,7 @@ class Executor:
                 if known is None or known.file_id != f.file_id:
                     self.state.files[f.sha256] = FileRecord(sha256=f.sha256, file_id=f.file_id, bytes=f.bytes,
                                                             filename=f.filename, path=f.path)
+                    self.state.touch_file(f.sha256)
                     changed = True
         jobs = {j.id: j for j in snapshot.jobs} if snapshot else {}
         for c in plan.models:
@@ -165,6 +166,7 @@ class Executor:
                     changed |= self._record_job(c, job)
                 elif rec is not None and rec.spec != c.attributes and c.attributes is not None:
                     rec.spec = dict(c.attributes)
+                    self.state.touch_model(c.name)
                     changed = True
             elif c.action is ModelAction.ORPHAN and c.job_id in jobs and c.name in self.state.models:
                 rec = self.state.models[c.name]
@@ -172,6 +174,7 @@ class Executor:
                     new = _job_record(jobs[c.job_id], rec.fingerprint)
                     if new != rec.job:
                         rec.job = new
+                        self.state.touch_model(c.name)
                         changed = True
         if snapshot is not None and self.state.intents:
             # The snapshot is a complete listing: an intent it does not satisfy never committed,
@@ -183,6 +186,7 @@ class Executor:
 
     def _record_job(self, c: ModelChange, job: RemoteJob) -> bool:
         assert c.fingerprint is not None
+        self.state.touch_model(c.name)
         rec = self.state.models.get(c.name)
         new_job = _job_record(job, c.fingerprint)
         if rec is None:
@@ -215,6 +219,7 @@ class Executor:
         remote, adopted = self._upload_once(f, path)
         self.state.files[f.sha256] = FileRecord(sha256=f.sha256, file_id=remote.id, bytes=remote.bytes or f.bytes,
                                                 filename=remote.filename, path=f.path)
+        self.state.touch_file(f.sha256)
         self._drop_intent("upload_file", f.sha256)
         self.uploaded.append(remote.id)
         self._save()
@@ -364,6 +369,7 @@ class Executor:
                 if rec is not None and rec.job is not None and rec.job.job_id == j.id:
                     rec.history.append(rec.job.model_copy(update={"status": "cancelled"}))
                     rec.job = _job_record(keep, rec.fingerprint)
+                    self.state.touch_model(name)
                     changed = True
         if changed:
             self._save()
