@@ -164,13 +164,18 @@ def validate(c: Ctx, as_json: bool) -> None:
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path),
               help="Save the plan to FILE; `ftops apply FILE` applies exactly it.")
 @click.option("--offline", is_flag=True, help="Plan from the state file alone; no request is sent.")
+@click.option("--state", "state_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Plan from this state snapshot (`ftops state pull` output) instead of the configured backend.")
 @pass_ctx
-def plan(c: Ctx, as_json: bool, markdown: bool, detailed_exitcode: bool, out: Path | None, offline: bool) -> None:
+def plan(c: Ctx, as_json: bool, markdown: bool, detailed_exitcode: bool, out: Path | None, offline: bool,
+         state_file: Path | None) -> None:
     """Show what apply would upload, create or replace, and what it will cost."""
     from ftops.render import plan_json, plan_markdown, plan_text
-    from ftops.state import write_private_file
+    from ftops.state import LocalBackend, write_private_file
 
     ws = c.workspace()
+    if state_file is not None:
+        ws.__dict__["store"] = LocalBackend(state_file.resolve())  # read-only here: plan never saves
     try:
         res = ws.plan(offline=offline)
     finally:

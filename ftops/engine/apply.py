@@ -214,6 +214,7 @@ class Executor:
                 "its bytes no longer have the sha256 the plan recorded, so uploading it would train on data "
                 "nobody reviewed.", hint="run `ftops plan` again"))
         self.state.intents.append(Intent(kind="upload_file", key=f.sha256, started_at=self.clock()))
+        self.state.touch()
         self._save()
         self.hooks.upload_started(f)
         remote, adopted = self._upload_once(f, path)
@@ -285,6 +286,7 @@ class Executor:
             return
         self.state.intents.append(Intent(kind="create_job", key=c.fingerprint, model=c.name,
                                          started_at=self.clock()))
+        self.state.touch()
         self._save()
         job, adopted = self._create_once(c, body)
         self._record_job(c, job)

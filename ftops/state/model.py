@@ -92,11 +92,15 @@ class State(_Model):
         """Mark `files[key]` (added, changed or removed) for the next incremental save."""
         self._touched_files.add(key)
 
+    def touch(self) -> None:
+        """Mark a change of the top-level fields or `intents` only (no record): an O(1) save, not a full one."""
+        self._touched_models.add("")
+
     def touched(self) -> tuple[frozenset[str], frozenset[str]] | None:
         """(model names, file keys) touched since the last save, or None: nothing touched, save it all."""
         if not self._touched_models and not self._touched_files:
             return None
-        return frozenset(self._touched_models), frozenset(self._touched_files)
+        return frozenset(self._touched_models - {""}), frozenset(self._touched_files)
 
     def saved_copy(self, **update: Any) -> State:
         """A shallow copy with `update` applied and nothing touched (what a backend returns from save)."""

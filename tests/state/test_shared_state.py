@@ -100,3 +100,19 @@ def test_force_unlock_on_local_says_nothing_is_locked(tmp_path: Path, cmd: list[
         root = write_project(tmp_path / "proj", s.url)
         r = run_ftops(root, *cmd)
         assert r.code == 1 and "error[state.not_locked]" in r.err, r.err
+
+
+def test_plan_offline_from_a_pulled_snapshot(tmp_path: Path) -> None:
+    """Fork PRs: plan --offline --state FILE on the snapshot apply.yml publishes."""
+    with served_sandbox(tmp_path / "sandbox.db") as s:
+        root = write_project(tmp_path / "proj", s.url)
+        assert run_ftops(root, "apply", "--auto-approve").code == 0
+        snap = tmp_path / "snapshot.json"
+        snap.write_text(run_ftops(root, "state", "pull").out)
+        shutil_root = tmp_path / "fork"
+        write_project(shutil_root, s.url)  # a fresh checkout: no .ftops at all
+        r = run_ftops(shutil_root, "plan", "--offline", "--state", str(snap), "--detailed-exitcode",
+                      env=ftops_env(OPENAI_API_KEY="sk-offline-unused"))
+        assert r.code == 0, r.out + r.err
+        r = run_ftops(shutil_root, "plan", "--offline", "--detailed-exitcode", env=ftops_env(OPENAI_API_KEY="sk-offline-unused"))
+        assert r.code == 2 and "3 to create" in r.out, r.out + r.err
