@@ -203,7 +203,7 @@ def _relevant_warnings(res: Any) -> list[Diagnostic]:
     return [d for d in res.desired.dataset_diagnostics(shas) if not d.is_error] + list(res.desired.warnings)
 
 
-class _Duration(click.ParamType):
+class _Duration(click.ParamType):  # type: ignore[type-arg]
     """Seconds (`90`, `2.5`) or a duration with a unit (`30s`, `5m`, `1h`)."""
 
     name = "duration"
@@ -416,7 +416,7 @@ def show(c: Ctx, as_json: bool) -> None:
     if as_json:
         _echo_json(state.model_dump(mode="json"))
         return
-    click.echo(f"state {ws.store.path} · serial {state.serial} · lineage {state.lineage}")
+    click.echo(f"state {ws.store.location} · serial {state.serial} · lineage {state.lineage}")
     click.echo(f"project {state.project or '-'} · endpoint {state.endpoint or '-'}")
     click.echo(f"\nfiles ({len(state.files)}):")
     for f in sorted(state.files.values(), key=lambda f: f.path):

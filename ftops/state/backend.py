@@ -46,6 +46,7 @@ class LockInfo(BaseModel):
     since: str
     pid: int | None = None
     host: str = ""
+    command: str = ""
 
     @classmethod
     def new(cls, operation: str, **extra: Any) -> LockInfo:

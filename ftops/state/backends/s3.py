@@ -46,8 +46,8 @@ class S3Backend(StateBackend):
     def __init__(self, *, bucket: str, key: str, region: str | None = None, endpoint_url: str | None = None,
                  client: Any = None):
         try:
-            import boto3
-            import botocore.exceptions
+            import boto3  # type: ignore[import-untyped]
+            import botocore.exceptions  # type: ignore[import-untyped]
         except ImportError:
             raise FtopsError(error("state.backend_missing", "the s3 state backend needs boto3",
                                    "boto3 is not installed.", hint="pip install 'ftops[s3]'")) from None
