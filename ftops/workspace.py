@@ -23,7 +23,7 @@ from ftops.engine.model import Plan, ProviderInfo, RemoteSnapshot
 from ftops.engine.plan import build_plan
 from ftops.engine.refresh import refresh
 from ftops.providers import Provider, ProviderError
-from ftops.state import STATE_DIR, State, StateStore
+from ftops.state import STATE_DIR, State, StateBackend, open_backend
 
 SANDBOX_BASE_URL = "http://sandbox.local/v1"
 SANDBOX_API_KEY = "sk-sandbox"
@@ -67,8 +67,8 @@ class Workspace:
         return self.root / STATE_DIR
 
     @cached_property
-    def store(self) -> StateStore:
-        return StateStore.for_project(self.root)
+    def store(self) -> StateBackend:
+        return open_backend(self.loaded.config.state, root=self.root, project=self.project, environ=self.environ)
 
     @cached_property
     def hash_cache(self) -> HashCache:

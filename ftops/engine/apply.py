@@ -170,6 +170,7 @@ class Executor:
                 if known is None or known.file_id != f.file_id:
                     self.state.files[key] = FileRecord(sha256=f.sha256, file_id=f.file_id, bytes=f.bytes,
                                                        filename=f.filename, path=f.path, provider=f.provider)
+                    self.state.touch_file(key)
                     changed = True
         jobs = {j.id: j for j in snapshot.jobs} if snapshot else {}
         for c in plan.models:
@@ -180,6 +181,7 @@ class Executor:
                     changed |= self._record_job(c, job)
                 elif rec is not None and rec.spec != c.attributes and c.attributes is not None:
                     rec.spec = dict(c.attributes)
+                    self.state.touch_model(c.name)
                     changed = True
             elif c.action is ModelAction.ORPHAN and c.job_id in jobs and c.name in self.state.models:
                 rec = self.state.models[c.name]
@@ -187,6 +189,7 @@ class Executor:
                     new = _job_record(jobs[c.job_id], rec.fingerprint, rec.job.attempt)
                     if new != rec.job:
                         rec.job = new
+                        self.state.touch_model(c.name)
                         changed = True
         if snapshot is not None and self.state.intents:
             # The snapshot is a complete listing: an intent it does not satisfy never committed,
@@ -198,6 +201,7 @@ class Executor:
 
     def _record_job(self, c: ModelChange, job: RemoteJob) -> bool:
         assert c.fingerprint is not None
+        self.state.touch_model(c.name)
         rec = self.state.models.get(c.name)
         attempt = job.attempt or c.attempt
         new_job = _job_record(job, c.fingerprint, attempt)
@@ -231,12 +235,14 @@ class Executor:
                 "nobody reviewed.", hint="run `ftops plan` again"))
         self.state.intents.append(Intent(kind="upload_file", key=f.sha256, provider=f.provider,
                                          started_at=self.clock()))
+        self.state.touch()
         self._save()
         self.hooks.upload_started(f)
         remote, adopted = self._upload_once(f, path)
         key = State.file_key(f.provider, f.sha256)
         self.state.files[key] = FileRecord(sha256=f.sha256, file_id=remote.id, bytes=remote.bytes or f.bytes,
                                            filename=remote.filename, path=f.path, provider=f.provider)
+        self.state.touch_file(key)
         self._drop_intent("upload_file", f.sha256)
         self.uploaded.append(remote.id)
         self._save()
@@ -314,6 +320,7 @@ class Executor:
         key = self._intent_key(c)
         self.state.intents.append(Intent(kind="create_job", key=key, model=c.name, provider=c.provider,
                                          started_at=self.clock()))
+        self.state.touch()
         self._save()
         job, adopted = self._create_once(c, identity, files)
         self._record_job(c, job)
@@ -377,6 +384,7 @@ class Executor:
         self.cancelled.append(k.job_id)
         rec = self.state.models.get(k.name)
         if rec is not None:
+            self.state.touch_model(k.name)
             entry = _job_record(job, rec.fingerprint, job.attempt or 1).model_copy(update={"cancelled_by_ftops": True})
             at = next((i for i, h in enumerate(rec.history) if h.job_id == k.job_id), None)
             if rec.job is not None and rec.job.job_id == k.job_id:
@@ -427,6 +435,7 @@ class Executor:
                         rec.history.append(rec.job.model_copy(update={"status": "cancelled", "state": "cancelled",
                                                                       "cancelled_by_ftops": True}))
                         rec.job = _job_record(keep, rec.fingerprint, keep.attempt or 1)
+                        self.state.touch_model(name)
                         changed = True
         if changed:
             self._save()

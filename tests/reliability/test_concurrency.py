@@ -42,7 +42,7 @@ def test_two_applies_one_project(tmp_path: Path, round_: int) -> None:
         (winner_pid,) = [pid for pid, r in runs.items() if r.code == 0]
         (loser,) = [r for r in runs.values() if r.code == 1]
         assert "error[state.locked]" in loser.err, loser.err
-        assert f'"pid": {winner_pid}' in loser.err, f"the loser does not name the holder: {loser.err}"
+        assert f"pid {winner_pid}" in loser.err, f"the loser does not name the holder: {loser.err}"
         assert "before sending anything" in loser.err
         outcome = "loser refused with state.locked"
     else:
