@@ -239,6 +239,8 @@ class Executor:
         self._save()
         self.hooks.upload_started(f)
         remote, adopted = self._upload_once(f, path)
+        if not adopted:
+            remote = self._settle_duplicate_upload(f, remote)
         key = State.file_key(f.provider, f.sha256)
         self.state.files[key] = FileRecord(sha256=f.sha256, file_id=remote.id, bytes=remote.bytes or f.bytes,
                                            filename=remote.filename, path=f.path, provider=f.provider)
@@ -253,6 +255,25 @@ class Executor:
             if r.sha256 == f.sha256 and r.bytes in (f.bytes, None) and r.usable:
                 return r
         return None
+
+    def _settle_duplicate_upload(self, f: FileChange, ours: RemoteFile) -> RemoteFile:
+        """Two runs with separate state files can both look, find nothing and upload. Look again: every
+        run keeps the oldest file with these bytes and deletes its own newer copy before any job uses it,
+        so the runs settle on one file."""
+        same = [r for r in self.provider(f.provider).list_files()
+                if r.sha256 == f.sha256 and r.usable and r.bytes in (f.bytes, None)]
+        if not same:
+            return ours
+        keep = min(same + [ours], key=lambda r: (r.created_at or 0, r.id))
+        if keep.id == ours.id:
+            return ours
+        try:
+            self.provider(f.provider).delete_file(ours.id)
+            self.hooks.retrying(f"upload of {f.path}", f"another run uploaded the same bytes first ({keep.id}); "
+                                                        f"using it and deleting the copy {ours.id}")
+        except ProviderError as e:
+            self.hooks.retrying(f"deleting duplicate upload {ours.id}", str(e))
+        return keep
 
     def _drop_intent(self, kind: str, key: str) -> None:
         self.state.intents = [i for i in self.state.intents if not (i.kind == kind and i.key == key)]

@@ -56,12 +56,14 @@ class JobState(str, Enum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    CANCELLING = "cancelling"
     UNKNOWN = "unknown"
 
     @property
     def dead(self) -> bool:
-        """Will never produce a model (a retry is a new attempt)."""
-        return self in (JobState.FAILED, JobState.CANCELLED)
+        """Will never produce a model (a retry is a new attempt). A job being cancelled is dead for
+        planning -- it is never cancelled twice nor counted as a competing live job -- but not terminal."""
+        return self in (JobState.FAILED, JobState.CANCELLED, JobState.CANCELLING)
 
     @property
     def live(self) -> bool:
