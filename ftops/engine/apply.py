@@ -60,20 +60,6 @@ class ApplyInterrupted(FtopsError):
     exit_code = 130
 
 
-def config_keys_for_param(param: str) -> tuple[str, ...]:
-    """Map an API error's `param` (e.g. `method.supervised.hyperparameters.n_epochs`) to config keys."""
-    parts = param.replace("[", ".").replace("]", "").split(".")
-    if parts[0] == "model":
-        return ("base_model",)
-    if "hyperparameters" in parts:
-        return ("hyperparameters", *parts[parts.index("hyperparameters") + 1:])
-    if parts[0] == "method" and "grader" in parts:
-        return ("grader",)
-    if parts[0] in ("training_file", "validation_file", "suffix", "seed", "metadata", "integrations"):
-        return tuple(parts)
-    return ()
-
-
 def parse_source(source: str) -> SourceRange | None:
     parts = source.rsplit(":", 2)
     if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
@@ -420,7 +406,7 @@ class Executor:
     def _where(self, c: ModelChange, param: str | None) -> SourceRange | None:
         """The ftops.yaml line behind a rejected body parameter, else the model's declaration."""
         if self.locate is not None and param:
-            keys = config_keys_for_param(param)
+            keys = self.provider(c.provider).config_keys_for_param(param)
             if keys:
                 found = self.locate(c.name, keys)
                 if found is not None:
@@ -440,7 +426,7 @@ class Executor:
                 if len(live) < 2:
                     continue
                 keep = min(live, key=lambda j: (j.created_at or 0, j.id))
-                name = names.get(group) or keep.ftops_model or group
+                name = names.get(group) or keep.declared_model or group
                 for j in live:
                     if j.id == keep.id:
                         continue
@@ -483,7 +469,7 @@ class Executor:
 
 
 def _job_record(job: RemoteJob, fp: str, attempt: int = 1) -> JobRecord:
-    return JobRecord(job_id=job.id, fingerprint=job.ftops_fingerprint or fp, status=job.status,
+    return JobRecord(job_id=job.id, fingerprint=job.declared_fingerprint or fp, status=job.status,
                      state=job.state.value, attempt=job.attempt or attempt,
                      fine_tuned_model=job.fine_tuned_model, trained_tokens=job.trained_tokens,
                      created_at=job.created_at, finished_at=job.finished_at,

@@ -47,7 +47,7 @@ class DesiredModel(_Frozen):
 
     name: str
     provider: str = "default"  # the config's name of the provider entry
-    provider_type: str = "openai"
+    provider_type: str = ""
     fingerprint: str
     group: str  # the provider's identity group for (project, name, fingerprint)
     seed: int | None

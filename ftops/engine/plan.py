@@ -132,7 +132,7 @@ def build_plan(
                 if d.provider == pname:
                     owners[d.group] = d.name
             for job in psnap.jobs:
-                name = owners.get(job.group or "") or job.ftops_model
+                name = owners.get(job.group or "") or job.declared_model
                 if name and job.group:
                     jobs_by_model.setdefault(name, []).append(job)
 
@@ -153,7 +153,7 @@ def build_plan(
         changes.append(ModelChange(
             name=name, action=ModelAction.ORPHAN, reason="orphan_not_in_config",
             provider=rec.provider if rec else "default",
-            fingerprint=rec.fingerprint if rec else (newest.ftops_fingerprint if newest else None),
+            fingerprint=rec.fingerprint if rec else (newest.declared_fingerprint if newest else None),
             job_id=newest.id if newest else (rec.job.job_id if rec and rec.job else None),
             status=newest.status if newest else (rec.job.status if rec and rec.job else None),
             fine_tuned_model=(newest.fine_tuned_model if newest else
@@ -206,7 +206,7 @@ def _resolve_intent(kind: str, key: str, model: str, provider: str,
                           if j.group == group and str(j.attempt or 1) == attempt), None)
         else:  # written before identities had groups: the key is the bare fingerprint
             found = next((j.id for j in snapshot.of(provider).jobs
-                          if j.ftops_fingerprint == key and j.ftops_model == model), None)
+                          if j.declared_fingerprint == key and j.declared_model == model), None)
     return IntentResolution(kind=kind, key=key, model=model, found=found)
 
 
@@ -273,7 +273,7 @@ def _plan_model(d: DesiredModel, state: State, remote: list[RemoteJob], offline:
                 if j.state in (JobState.PENDING, JobState.RUNNING):
                     cancels.append(CancelChange(name=d.name, provider=d.provider, job_id=j.id, status=j.status,
                                                 reason="cancel_superseded"))
-        before_fp = rec.fingerprint if rec else max(remote, key=lambda j: (j.created_at or 0, j.id)).ftops_fingerprint
+        before_fp = rec.fingerprint if rec else max(remote, key=lambda j: (j.created_at or 0, j.id)).declared_fingerprint
         return ModelChange(action=ModelAction.REPLACE, reason=replace_reason(changes), attempt=max(top_attempt, 0) + 1,
                            before_fingerprint=before_fp, changes=changes, **common), cancels
     return ModelChange(action=ModelAction.CREATE, reason="create_new_model", **common), []

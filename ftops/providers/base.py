@@ -211,6 +211,10 @@ class Capabilities(BaseModel):
     model_shutdowns: dict[str, Cutoff] = Field(default_factory=dict)
     """Base model id -> the day it (and every fine-tune built on it) stops working."""
     fine_tuned_model_pattern: str = ""
+    tiktoken_counts: bool = False
+    """Token counts made with tiktoken are this provider's own (else they are approximate, and said to be)."""
+    price_table: str = ""
+    """Where prices come from when `prices` is empty: "shipped" = ftops/data/pricing.json (by model family)."""
 
     def param(self, name: str, *, option: bool = False) -> ParamSpec | None:
         return next((p for p in (self.options if option else self.hyperparameters) if p.name == name), None)
@@ -316,9 +320,9 @@ class RemoteJob(BaseModel):
     group: str | None = None
     """`Provider.group_key(project, model, fingerprint)` of the job, or None: not ftops's (or not this project's)."""
     attempt: int | None = None
-    ftops_model: str | None = None
+    declared_model: str | None = None
     """The declared model name, when the provider's identity carrier spells it (else matched by group)."""
-    ftops_fingerprint: str | None = None
+    declared_fingerprint: str | None = None
 
 
 class JobEvent(BaseModel):
@@ -544,6 +548,14 @@ class Provider(ABC):
 
     def delete_model(self, model_id: str) -> None:
         raise NotImplementedError(f"{self.capabilities.title or self.capabilities.name} cannot delete models")
+
+    def config_keys_for_param(self, param: str) -> tuple[str, ...]:
+        """The ftops.yaml keys (under the model) behind a request field the provider rejected, for a
+        `file:line` on a 400; () when unknown. Override for the provider's own field names."""
+        parts = param.replace("[", ".").replace("]", "").split(".")
+        if parts[0] in ("training_file", "validation_file", "suffix", "seed", "metadata"):
+            return tuple(parts[:1])
+        return ()
 
     def estimate_price(self, body: Mapping[str, Any], files: Mapping[str, str]) -> float | None:
         """The provider's own estimate for this body (files bound), when it has an endpoint; else None."""
