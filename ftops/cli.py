@@ -542,7 +542,9 @@ def apply(c: Ctx, plan_file: Path | None, auto_approve: bool, max_cost: float | 
             plan_ = res.plan
             if plan_file is not None:
                 saved = load_saved_plan(plan_file)
-                _check_saved_plan(saved, plan_)
+                from ftops.workspace import check_saved_plan
+
+                check_saved_plan(saved, plan_)
             relevant = _relevant_warnings(res)
             if not as_json:
                 print_diagnostics(relevant, color=c.color, base=root, source_lines=ws.loaded.source_lines)
@@ -593,22 +595,6 @@ def apply(c: Ctx, plan_file: Path | None, auto_approve: bool, max_cost: float | 
         click.echo(c.style(f"Apply complete: {len(ex.uploaded)} uploaded, {len(ex.created)} created"
                            f"{f', {s.adopt} adopted' if s.adopt else ''}. State serial {ex.state.serial}.",
                            bold=True))
-
-
-def _check_saved_plan(saved: Any, fresh: Any) -> None:
-    def essence(p: Any) -> Any:
-        return ([(f.sha256, f.action.value) for f in p.files],
-                [(m.name, m.action.value, m.fingerprint) for m in p.models])
-
-    # No state file yet means no lineage yet: two plans from nothing share serial 0.
-    same_lineage = saved.state_lineage == fresh.state_lineage or saved.state_serial == fresh.state_serial == 0
-    stale = not same_lineage or saved.state_serial != fresh.state_serial
-    if stale or essence(saved) != essence(fresh):
-        why = ("the state changed since the plan was saved" if stale
-               else "the configuration, datasets or provider changed since the plan was saved")
-        raise FtopsError(error("apply.stale_plan", "the saved plan is stale",
-                               f"{why} (saved at state serial {saved.state_serial}, now {fresh.state_serial}); "
-                               "nothing was sent.", hint="run `ftops plan --out FILE` again and review it"))
 
 
 # ---------------------------------------------------------------------- state views

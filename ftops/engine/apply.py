@@ -36,6 +36,7 @@ from ftops.engine.model import (
 )
 from ftops.engine.plan import choose_live
 from ftops.providers import (
+    AuthError,
     BadRequestError,
     Identity,
     Provider,
@@ -93,6 +94,7 @@ class Executor:
         self.created: list[str] = []
         self.uploaded: list[str] = []
         self.cancelled: list[str] = []
+        self.paid_twice: list[tuple[str, str, str]] = []  # (model, duplicate job, kept job)
         self.project = ""
 
     def provider(self, name: str) -> Provider:
@@ -130,6 +132,13 @@ class Executor:
             self._cancel(k)
         if self.created:
             self._sweep_duplicates(plan)
+        if self.paid_twice:
+            self._save()
+            raise FtopsError(error(
+                "apply.paid_twice", "a duplicate job finished before it could be cancelled",
+                "; ".join(f"models.{n}: job {j} duplicates {k}" for n, j, k in self.paid_twice)
+                + ". It is recorded in the state (and not reported again); ftops keeps using the first job.",
+                hint="delete the extra fine-tuned model on the provider if you do not want it; see `ftops show`"))
         return self.state
 
     def _save(self) -> None:
@@ -290,6 +299,14 @@ class Executor:
                     return found, True
             try:
                 return write(), False
+            except (BadRequestError, AuthError) as e:
+                # The provider definitely refused: nothing happened, so no intent is left for the next
+                # plan to report as an unconfirmed write.
+                if not ambiguous:
+                    self._drop_intent(*intent)
+                    self.state.touch()
+                    self._save()
+                raise e
             except RateLimitError as e:
                 # Stopping on a 429 before any ambiguous attempt: nothing reached the provider, so the
                 # intent is withdrawn rather than left for the next run to resolve.
@@ -383,10 +400,16 @@ class Executor:
 
     def _cancel(self, k: CancelChange) -> None:
         """Cancel a duplicate or superseded job; a job that finished meanwhile is reported, not touched."""
+        if k.reason == "record_finished_duplicate":
+            self._record_paid_twice(k.name, k.job_id, k.kept_job_id or "", k.provider)
+            return
         try:
             job = self.provider(k.provider).cancel_job(k.job_id)
         except BadRequestError as e:
-            self.hooks.retrying(f"cancel of job {k.job_id}", f"{e} (it may have finished meanwhile)")
+            if k.reason == "cancel_duplicate":
+                self._record_paid_twice(k.name, k.job_id, k.kept_job_id or "", k.provider)
+            else:
+                self.hooks.retrying(f"cancel of job {k.job_id}", f"{e} (it may have finished meanwhile)")
             return
         self.cancelled.append(k.job_id)
         rec = self.state.models.get(k.name)
@@ -413,6 +436,18 @@ class Executor:
                     return found
         return parse_source(c.source)
 
+    def _record_paid_twice(self, name: str, job_id: str, kept: str, provider: str) -> None:
+        """A duplicate that finished before it could be cancelled: kept in state as such (so it is reported
+        once), and this apply ends non-zero naming it."""
+        rec = self.state.models.get(name)
+        if rec is not None and not any(h.job_id == job_id for h in rec.history):
+            job = self.provider(provider).get_job(job_id)
+            rec.history.append(_job_record(job, rec.fingerprint, job.attempt or 1).model_copy(
+                update={"duplicate_of": kept}))
+            self.state.touch_model(name)
+            self._save()
+        self.paid_twice.append((name, job_id, kept))
+
     def _sweep_duplicates(self, plan: Plan) -> None:
         """Cancel extra live jobs of one whole identity (concurrent runs with separate state files)."""
         changed = False
@@ -432,6 +467,9 @@ class Executor:
                         continue
                     try:
                         self.provider(pname).cancel_job(j.id)
+                    except BadRequestError:
+                        self._record_paid_twice(name, j.id, keep.id, pname)
+                        continue
                     except ProviderError as e:
                         self.hooks.retrying(f"cancel duplicate job {j.id}", str(e))
                         continue

@@ -213,6 +213,7 @@ class Plan(_Frozen):
     provider: str  # the default provider's type (see `providers` for every entry)
     endpoint: str
     providers: dict[str, ProviderInfo] = Field(default_factory=dict)
+    config_digest: str = ""  # sha256 of the resolved configuration the plan was made from
     offline: bool = False
     state_lineage: str
     state_serial: int

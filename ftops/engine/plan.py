@@ -250,10 +250,17 @@ def _plan_model(d: DesiredModel, state: State, remote: list[RemoteJob], offline:
         job = choose_live(live)
         # Every other live job with the kept job's whole identity is a duplicate (two CI runs, a lost
         # answer): cancelled, keeping the oldest. A different attempt is deliberate, never a duplicate.
+        known_dupes = {h.job_id for h in (rec.history if rec else []) if h.duplicate_of}
         for j in sorted(live, key=lambda j: (j.created_at or 0, j.id)):
-            if j.id != job.id and (j.attempt or 1) == (job.attempt or 1) and not j.state.terminal:
+            if j.id == job.id or (j.attempt or 1) != (job.attempt or 1):
+                continue
+            if not j.state.terminal:
                 cancels.append(CancelChange(name=d.name, provider=d.provider, job_id=j.id, status=j.status,
                                             reason="cancel_duplicate", kept_job_id=job.id))
+            elif j.id not in known_dupes:
+                # Finished before anyone could cancel it: paid twice. Recorded (and so reported) once.
+                cancels.append(CancelChange(name=d.name, provider=d.provider, job_id=j.id, status=j.status,
+                                            reason="record_finished_duplicate", kept_job_id=job.id))
         if force_new:
             return ModelChange(action=ModelAction.RETRY, reason="retry_because_replace_requested",
                                attempt=top_attempt + 1, job_id=job.id, status=job.status, **common), cancels

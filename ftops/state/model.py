@@ -40,6 +40,7 @@ class JobRecord(_Model):
     state: str | None = None  # ftops's lifecycle word (providers.JobState); None in older state files
     attempt: int = 1
     cancelled_by_ftops: bool = False
+    duplicate_of: str | None = None  # a duplicate that finished before it could be cancelled (paid twice)
     fine_tuned_model: str | None = None
     trained_tokens: int | None = None
     created_at: int | None = None
