@@ -310,6 +310,15 @@ class Workspace:
         closing = openai_closing_warning(plan, datetime.date.today())
         if closing:
             plan = plan.model_copy(update={"warnings": [*plan.warnings, closing]})
+        from ftops.config.project import is_placeholder_project
+
+        if is_placeholder_project(self.project) and any(not p.sandbox for p in plan.providers.values()):
+            plan = plan.model_copy(update={"warnings": [*plan.warnings, {
+                "code": "plan.placeholder_project", "severity": "warning",
+                "summary": f"project `{self.project}` is a name other repositories use too",
+                "detail": "jobs are recognised by project: two repositories with the same project name on one "
+                          "account adopt each other's jobs or list them as orphans. Set `project:` in ftops.yaml "
+                          "to a name unique to this repository before the first apply (renaming later retrains)."}]})
         return PlanResult(plan, desired, state, snapshot)
 
     def _provider_estimates(self, plan: Plan, state: State) -> Plan:

@@ -63,7 +63,9 @@ def stat_dataset(path: Path) -> os.stat_result:
 
 
 def _key(st: os.stat_result) -> list[int]:
-    return [st.st_size, st.st_mtime_ns, st.st_ino]
+    """What must be unchanged for a cached digest to be trusted. ctime is in it because no user call can
+    set it back: an in-place edit that restores size, mtime and inode still changes ctime."""
+    return [st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns]
 
 
 class HashCache:

@@ -36,6 +36,7 @@ from ftops.engine.model import (
 )
 from ftops.engine.plan import choose_live
 from ftops.providers import (
+    JobState,
     AuthError,
     BadRequestError,
     Identity,
@@ -406,10 +407,11 @@ class Executor:
         try:
             job = self.provider(k.provider).cancel_job(k.job_id)
         except BadRequestError as e:
-            if k.reason == "cancel_duplicate":
+            now = self.provider(k.provider).get_job(k.job_id)
+            if k.reason == "cancel_duplicate" and now.state is JobState.SUCCEEDED:
                 self._record_paid_twice(k.name, k.job_id, k.kept_job_id or "", k.provider)
-            else:
-                self.hooks.retrying(f"cancel of job {k.job_id}", f"{e} (it may have finished meanwhile)")
+            elif not now.state.dead:
+                self.hooks.retrying(f"cancel of job {k.job_id}", f"{e} (it finished meanwhile: {now.status})")
             return
         self.cancelled.append(k.job_id)
         rec = self.state.models.get(k.name)
@@ -440,10 +442,14 @@ class Executor:
         """A duplicate that finished before it could be cancelled: kept in state as such (so it is reported
         once), and this apply ends non-zero naming it."""
         rec = self.state.models.get(name)
-        if rec is not None and not any(h.job_id == job_id for h in rec.history):
-            job = self.provider(provider).get_job(job_id)
-            rec.history.append(_job_record(job, rec.fingerprint, job.attempt or 1).model_copy(
-                update={"duplicate_of": kept}))
+        if rec is not None:
+            at = next((i for i, h in enumerate(rec.history) if h.job_id == job_id), None)
+            if at is not None:  # the state's own job turned out to be the extra one
+                rec.history[at] = rec.history[at].model_copy(update={"duplicate_of": kept})
+            else:
+                job = self.provider(provider).get_job(job_id)
+                rec.history.append(_job_record(job, rec.fingerprint, job.attempt or 1).model_copy(
+                    update={"duplicate_of": kept}))
             self.state.touch_model(name)
             self._save()
         self.paid_twice.append((name, job_id, kept))
@@ -468,7 +474,9 @@ class Executor:
                     try:
                         self.provider(pname).cancel_job(j.id)
                     except BadRequestError:
-                        self._record_paid_twice(name, j.id, keep.id, pname)
+                        # Another run's sweep may have cancelled it first; only a finished job is paid twice.
+                        if self.provider(pname).get_job(j.id).state is JobState.SUCCEEDED:
+                            self._record_paid_twice(name, j.id, keep.id, pname)
                         continue
                     except ProviderError as e:
                         self.hooks.retrying(f"cancel duplicate job {j.id}", str(e))

@@ -75,6 +75,7 @@ class ProviderSnapshot(_Frozen):
     endpoint: str
     files: list[RemoteFile] = Field(default_factory=list)
     jobs: list[RemoteJob] = Field(default_factory=list)
+    models: list[str] | None = None  # fine-tuned model ids, when the provider lists them (drift)
     requests: int = 0  # HTTP requests refresh made (for the scale target)
 
 
@@ -165,6 +166,16 @@ class ModelChange(_Frozen):
         return f"models.{self.name}"
 
 
+class Drift(_Frozen):
+    """Something ftops made that changed outside ftops (Terraform's "changed outside"): shown in its own
+    section; the plan's action for it (a retrain, a re-upload) is in `models` / `files`."""
+
+    address: str
+    kind: str  # drift_model_deleted | drift_file_deleted
+    id: str
+    detail: str = ""
+
+
 class CancelChange(_Frozen):
     """A live job apply will cancel: a duplicate of another job's whole identity, or superseded by a
     new fingerprint. Cancelling cannot be undone (the Markdown banner says so); finished models are
@@ -220,6 +231,7 @@ class Plan(_Frozen):
     files: list[FileChange] = Field(default_factory=list)
     models: list[ModelChange] = Field(default_factory=list)
     cancels: list[CancelChange] = Field(default_factory=list)
+    drift: list[Drift] = Field(default_factory=list)
     summary: PlanSummary = PlanSummary()
     cost_usd: float | None = None
     cost_approximate: bool = False

@@ -23,6 +23,7 @@ from typing import Any
 from ftops.engine.model import (
     AttributeChange,
     CancelChange,
+    Drift,
     DesiredModel,
     FileAction,
     FileChange,
@@ -141,9 +142,15 @@ def build_plan(
 
     changes: list[ModelChange] = []
     cancels: list[CancelChange] = []
+    drift: list[Drift] = []
     for d in sorted(desired, key=lambda m: m.name):
+        models_listed = snapshot.of(d.provider).models if snapshot is not None else None
         change, extra = _plan_model(d, state, jobs_by_model.get(d.name, []), snapshot is None,
-                                    d.name in replace, job_provider)
+                                    d.name in replace, job_provider, models_listed)
+        if change.reason == "drift_model_deleted":
+            drift.append(Drift(address=d.address, kind="drift_model_deleted", id=change.fine_tuned_model or "",
+                               detail=f"job {change.job_id} succeeded, but its fine-tuned model is gone from the "
+                                      "provider"))
         changes.append(change)
         cancels.extend(extra)
 
@@ -164,6 +171,12 @@ def build_plan(
         ))
 
     files = _plan_files(desired, changes, state, snapshot)
+    if snapshot is not None:
+        for f in files:
+            rec = state.file_for(f.sha256, f.provider)
+            if f.action is FileAction.UPLOAD and rec is not None:
+                drift.append(Drift(address=f"files.{f.path}", kind="drift_file_deleted", id=rec.file_id,
+                                   detail=f"uploaded as {rec.file_id}, no longer on the provider: uploaded again"))
     counts = {a: sum(1 for c in changes if c.action is a) for a in ModelAction}
     summary = PlanSummary(
         upload=sum(1 for f in files if f.action is FileAction.UPLOAD),
@@ -191,7 +204,8 @@ def build_plan(
         intents=intents,
         project=project, provider=default.type, endpoint=default.endpoint, providers=dict(sorted(providers.items())),
         offline=snapshot is None, state_lineage=state.lineage, state_serial=state.serial,
-        files=files, models=changes, cancels=sorted(cancels, key=lambda c: (c.name, c.job_id)), summary=summary,
+        files=files, models=changes, cancels=sorted(cancels, key=lambda c: (c.name, c.job_id)),
+        drift=sorted(drift, key=lambda x: (x.address, x.id)), summary=summary,
         cost_usd=cost, cost_approximate=any(c.cost and c.cost.approximate for c in spending),
         warnings=warnings,
     )
@@ -214,7 +228,8 @@ def _resolve_intent(kind: str, key: str, model: str, provider: str,
 
 
 def _plan_model(d: DesiredModel, state: State, remote: list[RemoteJob], offline: bool,
-                force_new: bool, job_provider: dict[str, str]) -> tuple[ModelChange, list[CancelChange]]:
+                force_new: bool, job_provider: dict[str, str],
+                models_listed: list[str] | None = None) -> tuple[ModelChange, list[CancelChange]]:
     rec = state.models.get(d.name)
     common: dict[str, Any] = dict(
         name=d.name, provider=d.provider, fingerprint=d.fingerprint, group=d.group, seed=d.seed,
@@ -264,6 +279,12 @@ def _plan_model(d: DesiredModel, state: State, remote: list[RemoteJob], offline:
         if force_new:
             return ModelChange(action=ModelAction.RETRY, reason="retry_because_replace_requested",
                                attempt=top_attempt + 1, job_id=job.id, status=job.status, **common), cancels
+        if (models_listed is not None and job.state is JobState.SUCCEEDED and job.fine_tuned_model
+                and job.fine_tuned_model not in models_listed):
+            # Deleted outside ftops: retrained as a new attempt, so the dead job is never re-adopted.
+            return ModelChange(action=ModelAction.RETRY, reason="drift_model_deleted", attempt=top_attempt + 1,
+                               job_id=job.id, status=job.status, fine_tuned_model=job.fine_tuned_model,
+                               **common), cancels
         known = rec is not None and rec.job is not None and rec.job.job_id == job.id
         # Only metadata can differ here (it is outside the fingerprint): recorded, never retrained.
         reason = ("adopt_remote_job_with_fingerprint" if not known else

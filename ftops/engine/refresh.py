@@ -1,8 +1,8 @@
 """Refresh: read each provider into a RemoteSnapshot with a handful of list calls.
 
 Cost is independent of the number of models: per provider entry in use, one paginated list of
-fine-tuning files and one paginated list of this project's jobs (the provider filters by its own
-identity carrier). Jobs the state knows but the listing did not return are fetched one by one
+fine-tuning files, one paginated list of this project's jobs (the provider filters by its own
+identity carrier) and, where the provider lists fine-tuned models, one list of models (drift). Jobs the state knows but the listing did not return are fetched one by one
 (normally none): only a definite 404 lets them count as gone; any other error aborts the refresh
 (an auth error is never "the job is gone").
 """
@@ -33,8 +33,10 @@ def refresh_provider(provider: Provider, name: str, state: State, project: str) 
             job = job.model_copy(update={"group": rec.group, "attempt": rec.attempt})
         missing.append(job)
         seen.add(job.id)
+    models = [m.id for m in provider.list_models()] if provider.capabilities.lists_fine_tuned_models else None
     used = int(provider.requests_sent) - start
-    return ProviderSnapshot(endpoint=provider.endpoint, files=files, jobs=jobs + missing, requests=used)
+    return ProviderSnapshot(endpoint=provider.endpoint, files=files, jobs=jobs + missing, models=models,
+                            requests=used)
 
 
 def refresh(providers: Mapping[str, Provider], state: State, project: str) -> RemoteSnapshot:

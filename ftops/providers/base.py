@@ -211,6 +211,8 @@ class Capabilities(BaseModel):
     model_shutdowns: dict[str, Cutoff] = Field(default_factory=dict)
     """Base model id -> the day it (and every fine-tune built on it) stops working."""
     fine_tuned_model_pattern: str = ""
+    lists_fine_tuned_models: bool = False
+    """`list_models` includes the fine-tuned models, so refresh can see one deleted outside ftops (drift)."""
     tiktoken_counts: bool = False
     """Token counts made with tiktoken are this provider's own (else they are approximate, and said to be)."""
     price_table: str = ""

@@ -95,6 +95,7 @@ OPENAI_CAPABILITIES = Capabilities(
     fine_tuned_model_pattern="ft:{base}:{org}:{suffix}:{id}",
     tiktoken_counts=True,
     price_table="shipped",
+    lists_fine_tuned_models=True,
 )
 
 _STATES = {

@@ -176,6 +176,11 @@ def plan_text(plan: Plan, style: Style = plain) -> str:
         out.append(intents_heading(doc["intents"]))
         out += [f"  {line}" for line in intent_lines(doc["intents"])]
         out.append("")
+    if doc.get("drift"):
+        out.append("Changed outside ftops:")
+        for x in doc["drift"]:
+            out.append(style(f"  ~ {x['address']}: {x['kind']} ({x['id']}): {x['detail']}", fg="magenta"))
+        out.append("")
     if doc["files"]:
         out.append("Datasets:")
         for f in doc["files"]:
@@ -281,6 +286,10 @@ def plan_markdown(plan: Plan, diagnostics: Sequence[Diagnostic] = ()) -> str:
             out.append(f"| {_code(m['name'])} | {_md(m['provider'])} | {m['action']} | {_code(m['reason'])} | "
                        f"{_md(m.get('status') or '')} | "
                        f"{money(cost['usd'], cost['approximate']) if cost else ''} |")
+        out.append("")
+    if doc.get("drift"):
+        out += ["**Changed outside ftops**", ""]
+        out += [f"- {_code(x['address'])}: `{x['kind']}` ({_code(x['id'])})" for x in doc["drift"]]
         out.append("")
     for k in doc.get("cancels") or []:
         out.append(f"- **cancel** job {_code(k['job_id'])} of {_code(k['name'])} ({_md(k['status'])}): "

@@ -187,3 +187,23 @@ def test_cross_check_cached(write_lines: WriteLines, tmp_path: Path,
     no_reads_of(train_p)
     no_reads_of(val_p)
     assert cross_check(train, val, cache_dir=tmp_path / "c") == cold
+
+
+def test_an_in_place_edit_that_restores_size_mtime_and_inode_is_still_seen(tmp_path) -> None:
+    """ctime is part of the stat key: no user call can set it back (issue: a fake key slipped through)."""
+    import os
+    import time
+
+    from ftops.datasets import HashCache
+    from ftops.datasets.hashing import sha256_file
+
+    f = tmp_path / "d.jsonl"
+    f.write_bytes(b'{"a": 1}\n')
+    cache = HashCache(tmp_path / "hashes.json")
+    first = cache.sha256(f)
+    st = os.stat(f)
+    time.sleep(0.01)
+    with open(f, "r+b") as fh:  # same size, same inode
+        fh.write(b'{"a": 2}\n')
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))  # mtime restored
+    assert cache.sha256(f) == sha256_file(f) != first
