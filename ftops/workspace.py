@@ -135,8 +135,10 @@ class Workspace:
             caps = caps.model_copy(update=overrides)
         common: dict[str, Any] = dict(max_retries=pc.max_retries, max_retry_wait=pc.max_retry_wait, name=name,
                                       capabilities=caps)
-        if ptype == "together":
+        if ptype in ("together", "fireworks"):
             common["environ"] = self.environ
+        if ptype == "fireworks":
+            common["account_id"] = pc.account_id
         if ptype == "azure" and pc.api_version:
             common["api_version"] = pc.api_version
         if ptype == "openai":
@@ -321,7 +323,8 @@ class Workspace:
                                        "cost_approximate": any(c.cost and c.cost.approximate for c in spending)})
 
 
-PROVIDER_DEFAULT_URLS = {"openai": "https://api.openai.com/v1", "together": "https://api.together.xyz/v1"}
+PROVIDER_DEFAULT_URLS = {"openai": "https://api.openai.com/v1", "together": "https://api.together.xyz/v1",
+                         "fireworks": "https://api.fireworks.ai/v1"}
 
 OPENAI_SELF_SERVE_CLOSES = datetime.date(2027, 1, 6)
 

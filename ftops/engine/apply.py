@@ -316,6 +316,7 @@ class Executor:
                                          started_at=self.clock()))
         self._save()
         job, adopted = self._create_once(c, identity, files)
+        adopted = adopted or job.existed
         self._record_job(c, job)
         self._drop_intent("create_job", key)
         if not adopted:
