@@ -264,7 +264,7 @@ class Workspace:
             out[name] = ProviderInfo(type=pc.provider_type, endpoint=endpoint, sandbox=pc.is_sandbox)
         return out
 
-    def plan(self, *, offline: bool = False, replace: frozenset[str] = frozenset()) -> PlanResult:
+    def plan(self, *, offline: bool = False, replace: frozenset[str] = frozenset(), prune: bool = False) -> PlanResult:
         """Desired models (local disk only), then refresh (reads), then the pure plan.
 
         Any declaration or dataset error stops here, before the first request: fail before spending.
@@ -278,7 +278,7 @@ class Workspace:
         limits = {n: p.capabilities.job_creates_per_hour for n, p in
                   (self.providers() if not offline else self._translators()).items() if n in self.provider_names()}
         plan = build_plan(desired.models, state, snapshot, project=self.project, providers=self.provider_infos(),
-                          job_creates_per_hour=limits, replace=replace)
+                          job_creates_per_hour=limits, replace=replace, prune=prune)
         if not offline:
             plan = self._provider_estimates(plan, state)
         closing = openai_closing_warning(plan, datetime.date.today())

@@ -224,6 +224,15 @@ class WandbIntegration(_Strict):
 # --------------------------------------------------------------------------- model
 
 
+class Lifecycle(_Strict):
+    """How ftops treats a model's remote objects beyond training."""
+
+    cancel_superseded: bool = Field(
+        default=True, description="Cancel this model's superseded jobs still pending or running on a replace.")
+    prevent_destroy: bool = Field(
+        default=False, description="Never delete this model's deployments, even with `--prune`.")
+
+
 MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 MetadataValue = Annotated[str, StringConstraints(max_length=512)]
 
@@ -260,6 +269,11 @@ class ModelConfig(_Strict):
         default_factory=dict, description="Settings only this model's provider has (e.g. Together's lora_r, "
                                           "learning_rate), in ftops's snake_case; checked against the provider's "
                                           "capabilities. Merged over the provider entry's `options:`.")
+    deployment: dict[str, Any] | None = Field(
+        default=None, description="Serve the fine-tuned model once its job succeeded; the fields are the provider's "
+                                  "(e.g. Fireworks: type, shape, accelerator_type, min_replicas, max_replicas). "
+                                  "Address `models.NAME.deployment`; deleted only by `--prune`.")
+    lifecycle: Lifecycle = Field(default_factory=Lifecycle, description="cancel_superseded, prevent_destroy.")
 
     @field_validator("hyperparameters", mode="wrap")
     @classmethod

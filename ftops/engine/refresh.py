@@ -33,8 +33,10 @@ def refresh_provider(provider: Provider, name: str, state: State, project: str) 
             job = job.model_copy(update={"group": rec.group, "attempt": rec.attempt})
         missing.append(job)
         seen.add(job.id)
+    deployments = provider.list_deployments(project) if provider.capabilities.deployment_fields else []
     used = int(provider.requests_sent) - start
-    return ProviderSnapshot(endpoint=provider.endpoint, files=files, jobs=jobs + missing, requests=used)
+    return ProviderSnapshot(endpoint=provider.endpoint, files=files, jobs=jobs + missing, deployments=deployments,
+                            requests=used)
 
 
 def refresh(providers: Mapping[str, Provider], state: State, project: str) -> RemoteSnapshot:

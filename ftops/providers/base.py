@@ -596,8 +596,8 @@ class Provider(ABC):
                 out.append(Problem(path=(key,), code="provider.invalid_value", message=bad))
         return out
 
-    def deployment_key(self, project: str, model: str) -> str:
-        """The identity a declared model's deployment carries (`RemoteDeployment.key`); empty: none."""
+    def deployment_key(self, group: str) -> str:
+        """The identity the deployment of one identity group carries (`RemoteDeployment.key`); empty: none."""
         return ""
 
     def list_deployments(self, project: str) -> list[RemoteDeployment]:

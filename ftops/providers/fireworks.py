@@ -55,7 +55,6 @@ from ftops.providers.together import _epoch
 DEFAULT_BASE_URL = "https://api.fireworks.ai/v1"
 ID_MAX = 63
 _JOB_ID = re.compile(r"^ft-([0-9a-f]{4})-([0-9a-f]{10})-a(\d{1,3})$")
-_DEP_ID = re.compile(r"^dep-([0-9a-f]{4})-([0-9a-f]{10})$")
 _BOTH = frozenset({"supervised", "dpo"})
 _SFT = frozenset({"supervised"})
 _PRICES_SOURCE = ("fireworks.ai/pricing, fine-tuning table: USD per 1M training tokens (dataset tokens x epochs), "
@@ -439,9 +438,21 @@ class FireworksProvider(HttpProvider):
     def delete_model(self, model_id: str) -> None:
         self._send("DELETE", "/" + model_id.lstrip("/"))
 
-    def deployment_key(self, project: str, model: str) -> str:
-        """One deployment per declared model (its settings update in place): `dep-<P4>-<M10>`."""
-        return f"dep-{project_key(project)}-{short_hash('ftops-deployment', project, model, chars=10)}"
+    def deployment_key(self, group: str) -> str:
+        """One deployment per identity group (`dep-<P4>-<G10>`): its settings update in place; a replaced
+        model's new fingerprint gets a new one and the old one is kept until pruned."""
+        return f"dep-{group}"
+
+    def validate_deployment(self, settings: Mapping[str, Any]) -> list[Problem]:
+        out = super().validate_deployment(settings)
+        if settings.get("type") == "addon":
+            out.append(Problem(path=("type",), code="provider.unsupported_field",
+                               message="multi-LoRA addons (`type: addon`) are not managed by ftops yet",
+                               hint="use `type: on-demand`, or load the LoRA onto your deployment by hand"))
+        if "base_deployment" in settings and settings.get("type") != "addon":
+            out.append(Problem(path=("base_deployment",), code="provider.invalid_value",
+                               message="`base_deployment` only applies to `type: addon`", hint="remove it"))
+        return out
 
     def _deployment(self, obj: Any) -> RemoteDeployment:
         if not isinstance(obj, dict) or not isinstance(obj.get("name"), str):
@@ -484,7 +495,7 @@ class FireworksProvider(HttpProvider):
             return RemoteDeployment(id=str(obj.get("name") or ""), model=model_id, status=str(obj.get("state") or ""),
                                     ready=obj.get("state") == "DEPLOYED", settings=dict(settings),
                                     endpoint=f"{model_id}#{dep}", key=str(obj.get("name") or ""))
-        did = self.deployment_key(identity.project, identity.model)
+        did = self.deployment_key(self.group_key(identity.project, identity.model, identity.fingerprint))
         path = f"{self._acct}/deployments"
         try:
             obj = self._request_json("POST", path, params={"deploymentId": did},

@@ -2,6 +2,7 @@
 
 from ftops.state.model import (
            STATE_FORMAT_VERSION,
+           DeploymentRecord,
            FileRecord,
            Intent,
            JobRecord,
@@ -19,6 +20,7 @@ from ftops.state.store import (
 __all__ = [
            "STATE_DIR",
            "STATE_FORMAT_VERSION",
+           "DeploymentRecord",
            "FileRecord",
            "Intent",
            "JobRecord",

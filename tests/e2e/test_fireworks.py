@@ -115,3 +115,59 @@ def test_two_concurrent_applies_with_separate_state_make_one_of_each(tmp_path: P
         jobs = conn.execute("select id from jobs where dialect = 'fireworks'").fetchall()
         datasets = conn.execute("select id from files where dialect = 'fireworks' and deleted = 0").fetchall()
     assert len(jobs) == 2 and len(datasets) == 2
+
+
+def _deployments(p: Project) -> list[tuple[Any, ...]]:
+    return p.remote("select name, data from resources where kind = 'deployment'")
+
+
+def test_deployment_after_success_survives_replan_kept_on_replace_deleted_only_by_prune(
+        fw: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FTOPS_SANDBOX_TIME_SCALE", "1000000")  # jobs and deployments finish between two runs
+    first = fw.ftops("plan", "--json").json()
+    (dep,) = first["deployments"]
+    assert (dep["address"], dep["action"], dep["reason"]) == ("models.support-bot.deployment", "wait",
+                                                              "waits_for_job")
+    assert fw.ftops("apply", "--auto-approve").code == 0
+    assert _deployments(fw) == []  # the job had not succeeded when apply got there
+    plan = fw.ftops("plan", "--json").json()
+    (dep,) = plan["deployments"]
+    assert dep["action"] == "create" and dep["cost_per_hour"] == 3.89 and plan["has_changes"]
+    assert fw.ftops("apply", "--auto-approve").code == 0
+    assert len(_deployments(fw)) == 1
+    assert fw.ftops("plan", "--detailed-exitcode").code == 0
+    out = fw.ftops("output", "support-bot").out.strip()
+    assert out.startswith("accounts/sandbox/models/support-") and "#accounts/sandbox/deployments/dep-" in out
+    doc = fw.ftops("output", "--json").json()
+    assert doc["support-bot"]["endpoint"] == out and doc["support-bot"]["pending_job"] is None
+    assert doc["polite-bot"]["endpoint"] == doc["polite-bot"]["fine_tuned_model"]
+    assert "deployment accounts/sandbox/deployments/dep-" in fw.ftops("status").out
+
+    fw.edit("max_replicas: 1}", "max_replicas: 2}")  # a settings change updates it in place
+    plan = fw.ftops("plan", "--json").json()
+    assert [d["action"] for d in plan["deployments"]] == ["update"]
+    assert fw.ftops("apply", "--auto-approve").code == 0
+    assert len(_deployments(fw)) == 1 and '"maxReplicaCount": 2' in _deployments(fw)[0][1]
+
+    fw.edit("hyperparameters: {n_epochs: 2}", "hyperparameters: {n_epochs: 3}")  # replace: the old one is kept
+    assert fw.ftops("apply", "--auto-approve").code == 0
+    assert fw.ftops("apply", "--auto-approve").code == 0  # the new job succeeded: its deployment is created
+    plan = fw.ftops("plan", "--json").json()
+    assert sorted(d["action"] for d in plan["deployments"]) == ["keep", "no-op"]
+    assert fw.ftops("plan", "--detailed-exitcode").code == 0
+    assert len(fw.ftops("output", "--json").json()["support-bot"]["kept_deployments"]) == 1
+
+    fw.edit("lifecycle: {prevent_destroy: false}", "lifecycle: {prevent_destroy: true}")
+    plan = fw.ftops("plan", "--prune", "--json").json()
+    assert sorted(d["reason"] for d in plan["deployments"]) == ["deployment_matches", "kept_because_prevent_destroy"]
+    fw.edit("lifecycle: {prevent_destroy: true}", "lifecycle: {prevent_destroy: false}")
+    assert fw.ftops("apply", "--auto-approve", "--prune").code == 0
+    live = [r for r in _deployments(fw) if '"deleted_at"' not in r[1]]
+    assert len(live) == 1
+    assert fw.ftops("plan", "--prune", "--detailed-exitcode").code == 0
+
+
+def test_deployment_fields_are_validated_with_file_line(fw: Project) -> None:
+    fw.edit("min_replicas: 0", "min_replica: 0")
+    r = fw.ftops("plan")
+    assert r.code == 1 and "ftops.yaml:19:" in r.err and "provider.unknown_option" in r.err and "min_replicas" in r.err

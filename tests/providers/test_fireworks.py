@@ -101,7 +101,7 @@ def test_upload_create_adopt_on_409_and_refresh_counts(world: tuple[FireworksPro
     from ftops.state import State
 
     snap = refresh_provider(p, "default", State(), "p")
-    assert snap.requests == 3  # datasets, supervised jobs, DPO jobs: one page each
+    assert snap.requests == 4  # datasets, supervised jobs, DPO jobs, deployments: one page each
 
 
 def _project(tmp_path: Path, model_extra: str, provider_extra: str = "") -> Path:
