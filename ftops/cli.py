@@ -377,9 +377,10 @@ def validate(c: Ctx, as_json: bool) -> None:
 @click.option("--offline", is_flag=True, help="Plan from the state file alone; no request is sent.")
 @click.option("--state", "state_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Plan from this state snapshot (`ftops state pull` output) instead of the configured backend.")
+@click.option("--prune", is_flag=True, help="Delete deployments no declaration wants (not under prevent_destroy).")
 @pass_ctx
 def plan(c: Ctx, as_json: bool, markdown: bool, detailed_exitcode: bool, out: Path | None, offline: bool,
-         state_file: Path | None) -> None:
+         state_file: Path | None, prune: bool) -> None:
     """Show what apply would upload, create or replace, and what it will cost."""
     from ftops.render import plan_json, plan_markdown, plan_text
     from ftops.state import LocalBackend, write_private_file
@@ -388,7 +389,7 @@ def plan(c: Ctx, as_json: bool, markdown: bool, detailed_exitcode: bool, out: Pa
     if state_file is not None:
         ws.__dict__["store"] = LocalBackend(state_file.resolve())  # read-only here: plan never saves
     try:
-        res = ws.plan(offline=offline)
+        res = ws.plan(offline=offline, prune=prune)
     finally:
         ws.close()
     relevant = _relevant_warnings(res)
@@ -510,6 +511,9 @@ class _CliHooks:
     def retrying(self, what: str, why: str) -> None:
         self._say(self.c.style(f"  retrying {P(what)}: {P(why)}", fg="yellow"))
 
+    def deployment_done(self, address: str, what: str) -> None:
+        self._say(f"  {P(address)}: {P(what)}")
+
     def state_saved(self, serial: int) -> None:
         if self.c.verbose:
             self._say(f"  state saved (serial {serial})")
@@ -524,9 +528,10 @@ class _CliHooks:
 @click.option("--lock-timeout", type=_DURATION, default="0",
               help="Wait up to this long for another run's lock: seconds, or 30s, 5m, 1h.")
 @json_option(help="Print the result as JSON.")
+@click.option("--prune", is_flag=True, help="Delete deployments no declaration wants (not under prevent_destroy).")
 @pass_ctx
 def apply(c: Ctx, plan_file: Path | None, auto_approve: bool, max_cost: float | None, max_wait: float,
-          lock_timeout: float, as_json: bool) -> None:
+          lock_timeout: float, as_json: bool, prune: bool) -> None:
     """Upload changed datasets and create missing jobs, then save the state."""
     from ftops.engine.apply import Executor
     from ftops.engine.model import Plan
@@ -538,7 +543,7 @@ def apply(c: Ctx, plan_file: Path | None, auto_approve: bool, max_cost: float | 
     ex: Any = None
     with _naming_actions(lambda: ex), store.locked("apply", timeout=lock_timeout, on_wait=_say_waiting(store)):
         try:
-            res = ws.plan()
+            res = ws.plan(prune=prune)
             plan_ = res.plan
             if plan_file is not None:
                 saved = load_saved_plan(plan_file)
@@ -701,7 +706,9 @@ def status(c: Ctx, as_json: bool, offline: bool) -> None:
                      "job_id": job.job_id if job else None,
                      "fine_tuned_model": job.fine_tuned_model if job else None,
                      "trained_tokens": job.trained_tokens if job else None,
-                     "declared": name in ws.loaded.config.models})
+                     "declared": name in ws.loaded.config.models,
+                     "deployments": sorted(f"{d.deployment_id} ({d.status})" for d in state.deployments.values()
+                                           if d.model == name)})
     if as_json:
         _echo_json({"models": rows})
         return
@@ -710,6 +717,7 @@ def status(c: Ctx, as_json: bool, offline: bool) -> None:
         table.append([P(str(cell)) for cell in (
             r["model"] + ("" if r["declared"] else " (orphan)"), r["status"], r["job_id"] or "-",
             r["fine_tuned_model"] or "-", f"{r['trained_tokens']:,}" if r["trained_tokens"] else "-")])
+        table += [["", "", "", P(f"deployment {d}"), ""] for d in r["deployments"]]
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     for i, row in enumerate(table):
         line = "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
@@ -741,18 +749,33 @@ def output(c: Ctx, name: str | None, as_json: bool, offline: bool) -> None:
             raise FtopsError(error("output.not_ready", f"{name} has no fine-tuned model yet", why, hint=hint,
                                    range=ws.loaded.range_of("models", name), address=f"models.{name}"))
         if as_json:
-            _echo_json({"name": name, "fine_tuned_model": rec.job.fine_tuned_model, "job_id": rec.job.job_id})
+            _echo_json({"name": name, "fine_tuned_model": rec.job.fine_tuned_model, "job_id": rec.job.job_id,
+                        **_endpoint(state, name, rec)})
         else:
-            click.echo(P(rec.job.fine_tuned_model))
+            click.echo(P(_endpoint(state, name, rec)["endpoint"] or rec.job.fine_tuned_model))
         return
     doc = {n: {"fine_tuned_model": r.job.fine_tuned_model if r.job else None,
-               "status": r.job.status if r.job else None, "job_id": r.job.job_id if r.job else None}
+               "status": r.job.status if r.job else None, "job_id": r.job.job_id if r.job else None,
+               **_endpoint(state, n, r)}
            for n, r in sorted(models.items())}
     if as_json:
         _echo_json(doc)
     else:
         for n, v in doc.items():
             click.echo(P(f"{n} = {v['fine_tuned_model'] or '(' + str(v['status']) + ')'}"))
+
+
+def _endpoint(state: Any, name: str, rec: Any) -> dict[str, Any]:
+    """The id to call (the deployment serving the current fine-tuned model, else that model), the job still
+    running (if any), and the deployments kept for superseded fingerprints (until `--prune`)."""
+    job = rec.job
+    ft = job.fine_tuned_model if job else None
+    deps = [d for d in state.deployments.values() if d.model == name]
+    current = next((d for d in deps if ft and d.model_id == ft), None)
+    pending = job.job_id if job is not None and job.state not in ("succeeded", "failed", "cancelled") else None
+    return {"endpoint": current.endpoint if current else ft, "pending_job": pending,
+            "deployment": current.deployment_id if current else None,
+            "kept_deployments": sorted(d.deployment_id for d in deps if d is not current)}
 
 
 def _check_output_name(name: str, declared: Any, state: Any) -> None:

@@ -135,8 +135,10 @@ class Workspace:
             caps = caps.model_copy(update=overrides)
         common: dict[str, Any] = dict(max_retries=pc.max_retries, max_retry_wait=pc.max_retry_wait, name=name,
                                       capabilities=caps)
-        if ptype == "together":
+        if ptype in ("together", "fireworks"):
             common["environ"] = self.environ
+        if ptype == "fireworks":
+            common["account_id"] = pc.account_id
         if ptype == "azure" and pc.api_version:
             common["api_version"] = pc.api_version
         if ptype == "openai":
@@ -289,7 +291,7 @@ class Workspace:
 
         return hashlib.sha256(self.loaded.config.model_dump_json().encode()).hexdigest()
 
-    def plan(self, *, offline: bool = False, replace: frozenset[str] = frozenset()) -> PlanResult:
+    def plan(self, *, offline: bool = False, replace: frozenset[str] = frozenset(), prune: bool = False) -> PlanResult:
         """Desired models (local disk only), then refresh (reads), then the pure plan.
 
         Any declaration or dataset error stops here, before the first request: fail before spending.
@@ -303,7 +305,7 @@ class Workspace:
         limits = {n: p.capabilities.job_creates_per_hour for n, p in
                   (self.providers() if not offline else self._translators()).items() if n in self.provider_names()}
         plan = build_plan(desired.models, state, snapshot, project=self.project, providers=self.provider_infos(),
-                          job_creates_per_hour=limits, replace=replace)
+                          job_creates_per_hour=limits, replace=replace, prune=prune)
         if not offline:
             plan = self._provider_estimates(plan, state)
         plan = plan.model_copy(update={"config_digest": self.config_digest})

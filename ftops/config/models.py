@@ -224,6 +224,15 @@ class WandbIntegration(_Strict):
 # --------------------------------------------------------------------------- model
 
 
+class Lifecycle(_Strict):
+    """How ftops treats a model's remote objects beyond training."""
+
+    cancel_superseded: bool = Field(
+        default=True, description="Cancel this model's superseded jobs still pending or running on a replace.")
+    prevent_destroy: bool = Field(
+        default=False, description="Never delete this model's deployments, even with `--prune`.")
+
+
 MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 MetadataValue = Annotated[str, StringConstraints(max_length=512)]
 
@@ -260,6 +269,11 @@ class ModelConfig(_Strict):
         default_factory=dict, description="Settings only this model's provider has (e.g. Together's lora_r, "
                                           "learning_rate), in ftops's snake_case; checked against the provider's "
                                           "capabilities. Merged over the provider entry's `options:`.")
+    deployment: dict[str, Any] | None = Field(
+        default=None, description="Serve the fine-tuned model once its job succeeded; the fields are the provider's "
+                                  "(e.g. Fireworks: type, shape, accelerator_type, min_replicas, max_replicas). "
+                                  "Address `models.NAME.deployment`; deleted only by `--prune`.")
+    lifecycle: Lifecycle = Field(default_factory=Lifecycle, description="cancel_superseded, prevent_destroy.")
 
     @field_validator("hyperparameters", mode="wrap")
     @classmethod
@@ -345,8 +359,8 @@ class RateLimits(_Strict):
 
 
 #: Provider types ftops speaks (`ftops.providers.registry.PROVIDERS`; a test keeps the two equal).
-PROVIDER_TYPES = ("openai", "azure", "together")
-ProviderType = Literal["sandbox", "openai", "azure", "together"]
+PROVIDER_TYPES = ("openai", "azure", "together", "fireworks")
+ProviderType = Literal["sandbox", "openai", "azure", "together", "fireworks"]
 
 
 class ProviderConfig(_Strict):
@@ -367,6 +381,8 @@ class ProviderConfig(_Strict):
     organization: str | None = Field(default=None, description="OpenAI-Organization header (openai).")
     openai_project: str | None = Field(default=None, description="OpenAI-Project header (openai).")
     api_version: str | None = Field(default=None, description="Azure api-version (azure only).")
+    account_id: str | None = Field(default=None, min_length=1, pattern=r"^[a-z0-9][a-z0-9-]{0,62}$",
+                                   description="Fireworks account id (fireworks only; required unless sandbox).")
     options: dict[str, Any] = Field(
         default_factory=dict, description="Defaults for the `options:` of this provider's models.")
     time_scale: float | None = Field(
@@ -399,6 +415,12 @@ class ProviderConfig(_Strict):
         if self.type != "azure" and self.api_version is not None:
             raise _custom("invalid_value", "`api_version` only applies to provider type azure",
                           hint="remove it or set `type: azure`", field="api_version")
+        if self.type != "fireworks" and self.account_id is not None:
+            raise _custom("invalid_value", "`account_id` only applies to provider type fireworks",
+                          hint="remove it or set `type: fireworks`", field="account_id")
+        if self.type == "fireworks" and not self.account_id and not self.sandbox:
+            raise _custom("missing", "provider type fireworks requires `account_id`",
+                          hint="e.g. account_id: my-account (from fireworks.ai/account)")
         if self.type == "azure" and not self.base_url and not self.sandbox:
             raise _custom("missing", "provider type azure requires `base_url` (your resource endpoint)",
                           hint="e.g. base_url: https://NAME.openai.azure.com/openai")

@@ -27,6 +27,8 @@ from ftops.diagnostics import Diagnostic, FtopsError, SourceRange, error
 from ftops.engine.hooks import Hooks
 from ftops.engine.model import (
     CancelChange,
+    DeploymentAction,
+    DeploymentChange,
     FileAction,
     FileChange,
     ModelAction,
@@ -48,7 +50,7 @@ from ftops.providers import (
     ServerError,
     TransportError,
 )
-from ftops.state import FileRecord, Intent, JobRecord, ModelRecord, State, StateStore
+from ftops.state import DeploymentRecord, FileRecord, Intent, JobRecord, ModelRecord, State, StateStore
 
 
 T = TypeVar("T")
@@ -133,6 +135,9 @@ class Executor:
             self._cancel(k)
         if self.created:
             self._sweep_duplicates(plan)
+        for dc in plan.deployments:
+            self._check_stop()
+            self._deployment(dc)
         if self.paid_twice:
             self._save()
             raise FtopsError(error(
@@ -141,6 +146,39 @@ class Executor:
                 + ". It is recorded in the state (and not reported again); ftops keeps using the first job.",
                 hint="delete the extra fine-tuned model on the provider if you do not want it; see `ftops show`"))
         return self.state
+
+    def _deployment(self, k: DeploymentChange) -> None:
+        """One `models.NAME.deployment` record: write what the plan decided, then record it in state."""
+        prov = self.provider(k.provider)
+        if k.action is DeploymentAction.WAIT:
+            return
+        if k.action is DeploymentAction.DELETE:
+            if k.deployment_id:
+                prov.delete_deployment(k.deployment_id)
+                self.state.deployments.pop(k.deployment_id, None)
+                self._save()
+                self.hooks.deployment_done(k.address, f"deleted {k.deployment_id} (--prune)")
+            return
+        if k.action is DeploymentAction.CREATE and k.model_id and k.fingerprint:
+            ident = Identity(project=self.project, model=k.name, fingerprint=k.fingerprint, attempt=k.attempt)
+            dep = prov.create_deployment(k.name, k.model_id, k.settings, ident)
+        elif k.action is DeploymentAction.UPDATE and k.deployment_id and k.model_id:
+            dep = prov.update_deployment(k.deployment_id, k.model_id, k.settings)
+        else:  # no-op / keep: refresh the record
+            if not k.deployment_id:
+                return
+            rec = DeploymentRecord(deployment_id=k.deployment_id, model=k.name, provider=k.provider, key=k.key,
+                                   model_id=k.model_id or "", settings=dict(k.settings), status=k.status or "",
+                                   endpoint=k.endpoint or "", prevent_destroy=k.prevent_destroy)
+            if self.state.deployments.get(k.deployment_id) != rec:
+                self.state.deployments[k.deployment_id] = rec
+                self._save()
+            return
+        self.state.deployments[dep.id] = DeploymentRecord(
+            deployment_id=dep.id, model=k.name, provider=k.provider, key=dep.key or k.key, model_id=dep.model,
+            settings=dict(k.settings), status=dep.status, endpoint=dep.endpoint, prevent_destroy=k.prevent_destroy)
+        self._save()
+        self.hooks.deployment_done(k.address, f"{k.action.value}d {dep.id} ({dep.status})")
 
     def _save(self) -> None:
         self.state = self.store.save(self.state)
@@ -348,6 +386,7 @@ class Executor:
         self.state.touch()
         self._save()
         job, adopted = self._create_once(c, identity, files)
+        adopted = adopted or job.existed
         self._record_job(c, job)
         self._drop_intent("create_job", key)
         if not adopted:

@@ -67,6 +67,10 @@ def provider_problems(loaded: LoadedConfig, providers: Mapping[str, Provider]) -
         prov = providers[pname]
         for p in prov.validate(model_spec(loaded, name)):
             out.append(_problem_diagnostic(loaded, name, pname, p))
+        if cfg.models[name].deployment is not None:
+            for p in prov.validate_deployment(cfg.models[name].deployment or {}):
+                p = p.model_copy(update={"path": ("deployment", *p.path)})
+                out.append(_problem_diagnostic(loaded, name, pname, p))
     return out
 
 
@@ -175,12 +179,17 @@ def build_desired(loaded: LoadedConfig, providers: Mapping[str, Provider], *, ca
         cost = _price(caps, m.base_model, method, trained, n_epochs, dict(cfg.pricing), train_ref.approximate)
         rng = loaded.range_of("models", name)
         lifecycle = getattr(m, "lifecycle", None)
+        group = prov.group_key(project, name, fp)
+        dep = dict(m.deployment) if m.deployment is not None else None
         result.models.append(DesiredModel(
             name=name, provider=pname, provider_type=pc.provider_type, fingerprint=fp,
             group=prov.group_key(project, name, fp), seed=seed, seed_declared=m.seed is not None,
             attributes=attributes, body=body,
             cancel_superseded=bool(getattr(lifecycle, "cancel_superseded", True)),
             training=train_ref, validation=val_ref, cost=cost, source=str(rng) if rng else "",
+            deployment=dep, deployment_key=prov.deployment_key(group) if dep is not None else "",
+            deployment_cost_per_hour=prov.deployment_cost_per_hour(dep) if dep is not None else None,
+            prevent_destroy=bool(getattr(lifecycle, "prevent_destroy", False)),
         ))
     hash_cache.save()
     return result

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ftops.providers import RemoteFile, RemoteJob
+from ftops.providers import RemoteDeployment, RemoteFile, RemoteJob
 
 PLAN_FORMAT_VERSION = "2.0"
 
@@ -59,6 +59,10 @@ class DesiredModel(_Frozen):
     validation: DatasetRef | None = None
     cost: CostInfo = CostInfo()
     source: str = ""  # "ftops.yaml:12:3", for errors that concern this model
+    deployment: dict[str, Any] | None = None  # the declared `deployment:` block (the provider's fields)
+    deployment_key: str = ""  # the provider's identity for this fingerprint's deployment
+    deployment_cost_per_hour: float | None = None
+    prevent_destroy: bool = False
 
     @property
     def address(self) -> str:
@@ -76,6 +80,7 @@ class ProviderSnapshot(_Frozen):
     files: list[RemoteFile] = Field(default_factory=list)
     jobs: list[RemoteJob] = Field(default_factory=list)
     models: list[str] | None = None  # fine-tuned model ids, when the provider lists them (drift)
+    deployments: list[RemoteDeployment] = Field(default_factory=list)
     requests: int = 0  # HTTP requests refresh made (for the scale target)
 
 
@@ -190,6 +195,47 @@ class CancelChange(_Frozen):
     remaining_usd: float | None = None
 
 
+class DeploymentAction(str, Enum):
+    """Completes "deployment models.X.deployment will be …"."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    NOOP = "no-op"
+    WAIT = "wait"  # declared, but its model has no succeeded job yet: created by a later apply
+    KEEP = "keep"  # serves a superseded or undeclared model: kept until `--prune`
+
+    @property
+    def writes(self) -> bool:
+        return self in (DeploymentAction.CREATE, DeploymentAction.UPDATE, DeploymentAction.DELETE)
+
+
+class DeploymentChange(_Frozen):
+    """A deployment serving a model (`models.NAME.deployment`): created after its job succeeded, updated when
+    its settings change, deleted only with `--prune` and never under `lifecycle.prevent_destroy`."""
+
+    name: str
+    provider: str = "default"
+    action: DeploymentAction
+    reason: str
+    deployment_id: str | None = None
+    key: str = ""
+    group: str | None = None
+    fingerprint: str | None = None
+    attempt: int = 1
+    model_id: str | None = None  # the fine-tuned model it serves (or will)
+    settings: dict[str, Any] = Field(default_factory=dict)
+    before: dict[str, Any] | None = None
+    status: str | None = None
+    endpoint: str | None = None
+    cost_per_hour: float | None = None  # USD; None: unknown
+    prevent_destroy: bool = False
+
+    @property
+    def address(self) -> str:
+        return f"models.{self.name}.deployment"
+
+
 class IntentResolution(_Frozen):
     """A remote write an earlier apply started but never confirmed, and what the remote says of it."""
 
@@ -214,6 +260,9 @@ class PlanSummary(_Frozen):
     adopt: int = 0
     orphan: int = 0
     cancel: int = 0
+    deploy: int = 0
+    deploy_update: int = 0
+    deploy_delete: int = 0
 
 
 class Plan(_Frozen):
@@ -232,6 +281,8 @@ class Plan(_Frozen):
     models: list[ModelChange] = Field(default_factory=list)
     cancels: list[CancelChange] = Field(default_factory=list)
     drift: list[Drift] = Field(default_factory=list)
+    deployments: list[DeploymentChange] = Field(default_factory=list)
+    prune: bool = False
     summary: PlanSummary = PlanSummary()
     cost_usd: float | None = None
     cost_approximate: bool = False
@@ -242,7 +293,8 @@ class Plan(_Frozen):
     def has_changes(self) -> bool:
         """Remote changes only: adoption and orphans write state, not the provider."""
         s = self.summary
-        return bool(s.upload or s.create or s.replace or s.retry or s.cancel)
+        return bool(s.upload or s.create or s.replace or s.retry or s.cancel or s.deploy or s.deploy_update
+                    or s.deploy_delete)
 
     def model(self, name: str) -> ModelChange | None:
         return next((m for m in self.models if m.name == name), None)

@@ -24,6 +24,8 @@ from ftops.engine.model import (
     AttributeChange,
     CancelChange,
     Drift,
+    DeploymentAction,
+    DeploymentChange,
     DesiredModel,
     FileAction,
     FileChange,
@@ -115,6 +117,7 @@ def build_plan(
     providers: dict[str, ProviderInfo],
     job_creates_per_hour: dict[str, int] | None = None,
     replace: frozenset[str] = frozenset(),
+    prune: bool = False,
 ) -> Plan:
     """Compute the plan. `snapshot=None` means an offline plan from state alone.
 
@@ -149,7 +152,7 @@ def build_plan(
                                     d.name in replace, job_provider, models_listed)
         if change.reason == "drift_model_deleted":
             drift.append(Drift(address=d.address, kind="drift_model_deleted", id=change.fine_tuned_model or "",
-                               detail=f"job {change.job_id} succeeded, but its fine-tuned model is gone from the "
+                               detail=f"job {change.job_id} finished, but its fine-tuned model is gone from the "
                                       "provider"))
         changes.append(change)
         cancels.extend(extra)
@@ -177,12 +180,16 @@ def build_plan(
             if f.action is FileAction.UPLOAD and rec is not None:
                 drift.append(Drift(address=f"files.{f.path}", kind="drift_file_deleted", id=rec.file_id,
                                    detail=f"uploaded as {rec.file_id}, no longer on the provider: uploaded again"))
+    deployments = _plan_deployments(desired, changes, state, snapshot, prune)
+    dcount = {a: sum(1 for x in deployments if x.action is a) for a in DeploymentAction}
     counts = {a: sum(1 for c in changes if c.action is a) for a in ModelAction}
     summary = PlanSummary(
         upload=sum(1 for f in files if f.action is FileAction.UPLOAD),
         create=counts[ModelAction.CREATE], replace=counts[ModelAction.REPLACE],
         retry=counts[ModelAction.RETRY], unchanged=counts[ModelAction.NOOP],
         adopt=counts[ModelAction.ADOPT], orphan=counts[ModelAction.ORPHAN], cancel=len(cancels),
+        deploy=dcount[DeploymentAction.CREATE], deploy_update=dcount[DeploymentAction.UPDATE],
+        deploy_delete=dcount[DeploymentAction.DELETE],
     )
     spending = [c for c in changes if c.action.creates_job and c.cost is not None]
     priced = [c.cost.usd for c in spending if c.cost and c.cost.usd is not None]
@@ -206,6 +213,7 @@ def build_plan(
         offline=snapshot is None, state_lineage=state.lineage, state_serial=state.serial,
         files=files, models=changes, cancels=sorted(cancels, key=lambda c: (c.name, c.job_id)),
         drift=sorted(drift, key=lambda x: (x.address, x.id)), summary=summary,
+        deployments=deployments, prune=prune,
         cost_usd=cost, cost_approximate=any(c.cost and c.cost.approximate for c in spending),
         warnings=warnings,
     )
@@ -308,6 +316,66 @@ def _plan_model(d: DesiredModel, state: State, remote: list[RemoteJob], offline:
         return ModelChange(action=ModelAction.REPLACE, reason=replace_reason(changes), attempt=max(top_attempt, 0) + 1,
                            before_fingerprint=before_fp, changes=changes, **common), cancels
     return ModelChange(action=ModelAction.CREATE, reason="create_new_model", **common), []
+
+
+def _plan_deployments(desired: list[DesiredModel], changes: list[ModelChange], state: State,
+                      snapshot: RemoteSnapshot | None, prune: bool) -> list[DeploymentChange]:
+    """`models.NAME.deployment`: created once the model's job succeeded (until then it waits), updated when
+    its settings or served model change, and -- for deployments no declaration wants any more (a replaced
+    fingerprint, a removed model) -- kept until `prune`, never deleted under `prevent_destroy`."""
+    by_change = {c.name: c for c in changes}
+    recorded = {(r.provider, r.key): r for r in state.deployments.values() if r.key}
+    remote: dict[tuple[str, str], Any] = {}
+    if snapshot is not None:
+        for pname, psnap in snapshot.providers.items():
+            for dep in psnap.deployments:
+                remote[(pname, dep.key or dep.id)] = dep
+    else:
+        remote = {k: r for k, r in recorded.items()}
+    out: list[DeploymentChange] = []
+    wanted: set[tuple[str, str]] = set()
+    for d in sorted(desired, key=lambda m: m.name):
+        if d.deployment is None:
+            continue
+        c = by_change[d.name]
+        key = (d.provider, d.deployment_key)
+        wanted.add(key)
+        cur = remote.get(key)
+        model_id = None if c.action.creates_job else c.fine_tuned_model
+        common: dict[str, Any] = dict(name=d.name, provider=d.provider, key=d.deployment_key, group=d.group,
+                                      fingerprint=d.fingerprint, attempt=c.attempt, settings=dict(d.deployment),
+                                      cost_per_hour=d.deployment_cost_per_hour, prevent_destroy=d.prevent_destroy)
+        if cur is not None:
+            cur_id = getattr(cur, "id", None) or getattr(cur, "deployment_id", None)
+            cur_model = getattr(cur, "model", None) or getattr(cur, "model_id", "")
+            before = dict(cur.settings)
+            same = (model_id in (None, cur_model)) and all(before.get(k) == v for k, v in d.deployment.items())
+            out.append(DeploymentChange(action=DeploymentAction.NOOP if same else DeploymentAction.UPDATE,
+                                        reason="deployment_matches" if same else "update_because_settings_changed",
+                                        deployment_id=cur_id, model_id=model_id or cur_model, before=before,
+                                        status=cur.status, endpoint=cur.endpoint, **common))
+        elif model_id:
+            out.append(DeploymentChange(action=DeploymentAction.CREATE, reason="create_after_job_succeeded",
+                                        model_id=model_id, **common))
+        else:
+            out.append(DeploymentChange(action=DeploymentAction.WAIT, reason="waits_for_job",
+                                        status=c.status, **common))
+    protected = {d.name for d in desired if d.prevent_destroy}
+    for key, dep in sorted(remote.items()):
+        if key in wanted:
+            continue
+        rec = recorded.get(key)
+        name = rec.model if rec is not None else key[1]
+        keep_anyway = name in protected or (rec is not None and rec.prevent_destroy)
+        action = DeploymentAction.DELETE if prune and not keep_anyway else DeploymentAction.KEEP
+        reason = ("delete_because_pruned" if action is DeploymentAction.DELETE else
+                  "kept_because_prevent_destroy" if prune else "kept_until_prune")
+        out.append(DeploymentChange(
+            name=name, provider=key[0], action=action, reason=reason, key=key[1],
+            deployment_id=getattr(dep, "id", None) or getattr(dep, "deployment_id", None),
+            model_id=getattr(dep, "model", None) or getattr(dep, "model_id", None), settings=dict(dep.settings),
+            status=dep.status, endpoint=dep.endpoint, prevent_destroy=keep_anyway))
+    return out
 
 
 def _plan_files(desired: list[DesiredModel], changes: list[ModelChange], state: State,

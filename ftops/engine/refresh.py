@@ -34,8 +34,10 @@ def refresh_provider(provider: Provider, name: str, state: State, project: str) 
         missing.append(job)
         seen.add(job.id)
     models = [m.id for m in provider.list_models()] if provider.capabilities.lists_fine_tuned_models else None
+    deployments = provider.list_deployments(project) if provider.capabilities.deployment_fields else []
     used = int(provider.requests_sent) - start
     return ProviderSnapshot(endpoint=provider.endpoint, files=files, jobs=jobs + missing, models=models,
+                            deployments=deployments,
                             requests=used)
 
 

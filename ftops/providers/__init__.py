@@ -23,6 +23,7 @@ from ftops.providers.base import (
     JobEvent,
     ProgressCallback,
     Provider,
+    RemoteDeployment,
     RemoteFile,
     RemoteJob,
     RemoteModel,
@@ -49,6 +50,7 @@ from ftops.providers.openai import (
     OpenAIProvider,
 )
 from ftops.providers.registry import PROVIDERS, SANDBOX_PREFIX, provider_types
+from ftops.providers.fireworks import FIREWORKS_CAPABILITIES, FireworksProvider
 from ftops.providers.together import TOGETHER_CAPABILITIES, TogetherProvider
 
 __all__ = [
@@ -70,6 +72,9 @@ __all__ = [
     "Problem",
     "SANDBOX_PREFIX",
     "TOGETHER_CAPABILITIES",
+    "FIREWORKS_CAPABILITIES",
+    "FireworksProvider",
+    "RemoteDeployment",
     "TogetherProvider",
     "provider_types",
     "ConflictError",

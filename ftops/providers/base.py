@@ -217,6 +217,10 @@ class Capabilities(BaseModel):
     """Token counts made with tiktoken are this provider's own (else they are approximate, and said to be)."""
     price_table: str = ""
     """Where prices come from when `prices` is empty: "shipped" = ftops/data/pricing.json (by model family)."""
+    deployment_fields: tuple[ParamSpec, ...] = ()
+    """Fields of a model's `deployment:` block (empty: the provider has no deployments; the block is refused)."""
+    deployment_prices: dict[str, float] = Field(default_factory=dict)
+    """USD per hour of a deployment, by the provider's own key (e.g. accelerator type)."""
 
     def param(self, name: str, *, option: bool = False) -> ParamSpec | None:
         return next((p for p in (self.options if option else self.hyperparameters) if p.name == name), None)
@@ -325,6 +329,24 @@ class RemoteJob(BaseModel):
     declared_model: str | None = None
     """The declared model name, when the provider's identity carrier spells it (else matched by group)."""
     declared_fingerprint: str | None = None
+    existed: bool = False
+    """Returned by `create_job` when the create met a job that already had this identity (a client-chosen
+    id answered "already exists"): an adoption, not a new job."""
+
+
+class RemoteDeployment(BaseModel):
+    """A deployment serving a fine-tuned model (providers whose models must be deployed to be called)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    model: str  # the fine-tuned model it serves
+    status: str  # the provider's own word
+    ready: bool = False
+    gone: bool = False
+    settings: dict[str, Any] = Field(default_factory=dict)  # in the provider's `deployment_fields` vocabulary
+    endpoint: str = ""  # what to call
+    key: str = ""  # the identity carrier (`Provider.deployment_key`), when the provider has one
 
 
 class JobEvent(BaseModel):
@@ -565,6 +587,51 @@ class Provider(ABC):
 
     def chat(self, model: str, messages: list[dict[str, Any]]) -> str:
         raise NotImplementedError(f"{self.capabilities.title or self.capabilities.name}: no inference call")
+
+    # ----------------------------------------------------------- deployments (capabilities.deployment_fields)
+
+    def validate_deployment(self, settings: Mapping[str, Any]) -> list[Problem]:
+        """Problems of a `deployment:` block, from `capabilities.deployment_fields` (paths relative to it)."""
+        caps = self.capabilities
+        title = caps.title or caps.name
+        if not caps.deployment_fields:
+            return [Problem(path=(), code="provider.unsupported_field",
+                            message=f"{title} has no deployments: its fine-tuned models are called directly",
+                            hint="remove `deployment:`")]
+        fields = {p.name: p for p in caps.deployment_fields}
+        out: list[Problem] = []
+        for key, value in sorted(settings.items()):
+            p = fields.get(key)
+            if p is None:
+                out.append(Problem(path=(key,), code="provider.unknown_option",
+                                   message=f"{title} deployments have no field `{key}`",
+                                   hint=did_you_mean(key, sorted(fields)) or "it takes: " + ", ".join(sorted(fields))))
+                continue
+            bad = p.check(value)
+            if bad:
+                out.append(Problem(path=(key,), code="provider.invalid_value", message=bad))
+        return out
+
+    def deployment_key(self, group: str) -> str:
+        """The identity the deployment of one identity group carries (`RemoteDeployment.key`); empty: none."""
+        return ""
+
+    def list_deployments(self, project: str) -> list[RemoteDeployment]:
+        return []
+
+    def create_deployment(self, name: str, model_id: str, settings: Mapping[str, Any],
+                          identity: Identity) -> RemoteDeployment:
+        raise NotImplementedError(f"{self.capabilities.title or self.capabilities.name} has no deployments")
+
+    def update_deployment(self, deployment_id: str, model_id: str, settings: Mapping[str, Any]) -> RemoteDeployment:
+        raise NotImplementedError(f"{self.capabilities.title or self.capabilities.name} has no deployments")
+
+    def delete_deployment(self, deployment_id: str) -> None:
+        raise NotImplementedError(f"{self.capabilities.title or self.capabilities.name} has no deployments")
+
+    def deployment_cost_per_hour(self, settings: Mapping[str, Any]) -> float | None:
+        """USD per hour of a deployment with these settings, when published; None: unknown."""
+        return None
 
     def close(self) -> None:  # noqa: B027 -- optional
         pass

@@ -41,6 +41,9 @@ def plan_json(plan: Plan) -> dict[str, Any]:
             # A replace deletes nothing: the old fine-tuned model stays and stays in history.
             m["replaces"] = {"fingerprint": m.get("before_fingerprint")}
             m["replace_paths"] = sorted({c["path"].split(".")[0] for c in m["changes"]})
+    for d in doc.get("deployments") or []:
+        d["address"] = f"models.{d['name']}.deployment"
+        d["cost_per_hour"] = d["cost_per_hour"] if d["cost_per_hour"] is not None else "unknown"
     doc["has_changes"] = plan.has_changes
     return doc
 
@@ -114,6 +117,10 @@ def summary_line(doc: dict[str, Any]) -> str:
         parts.append(f"{s['orphan']} orphaned")
     if s.get("cancel"):
         parts.append(f"{s['cancel']} to cancel")
+    for key, verb in (("deploy", "to deploy"), ("deploy_update", "deployment(s) to update"),
+                      ("deploy_delete", "deployment(s) to delete")):
+        if s.get(key):
+            parts.append(f"{s[key]} {verb}")
     line = "Plan: " + ", ".join(parts) + "."
     if s["create"] + s["replace"] + s["retry"]:
         line += f" Estimated cost: {money(doc['cost_usd'], doc['cost_approximate'])}."
@@ -231,6 +238,26 @@ def plan_text(plan: Plan, style: Style = plain) -> str:
             why = (f"duplicate of {k['kept_job_id']}" if k["reason"] == "cancel_duplicate"
                    else "superseded by the new declaration")
             out.append(style(f"    ! cancel job {k['job_id']} of models.{k['name']} ({k['status']}): {why}", fg="red"))
+    if doc.get("deployments"):
+        out += ["", "Deployments:"]
+        for d in doc["deployments"]:
+            verb = {"create": "will be created", "update": "will be updated in place", "delete": "will be deleted",
+                    "no-op": "is unchanged", "wait": "waits for its job to succeed",
+                    "keep": "is kept (not declared any more; `--prune` deletes it)"}[d["action"]]
+            if d["reason"] == "kept_because_prevent_destroy":
+                verb = "is kept (lifecycle.prevent_destroy)"
+            sig = {"create": "+", "update": "~", "delete": "-"}.get(d["action"], " ")
+            line = f"  {sig:>3} {d['address']} {verb}"
+            out.append(style(line, fg={"+": "green", "~": "yellow", "-": "red"}.get(sig)) if sig.strip() else line)
+            what = d.get("deployment_id") or "(new)"
+            serves = f" serving {d['model_id']}" if d.get("model_id") else ""
+            cost = d["cost_per_hour"]
+            price = f"${cost:,.2f}/hour per replica" if isinstance(cost, (int, float)) else "cost per hour unknown"
+            out.append(f"        {what}{serves} · {price}" + (f" · {d['status']}" if d.get("status") else ""))
+            for k, v in sorted((d.get("settings") or {}).items()):
+                before = (d.get("before") or {}).get(k)
+                if d["action"] == "update" and before != v:
+                    out.append(f"        {k}: {short(before)} → {short(v)}")
     out.append("")
     for w in doc["warnings"]:
         out.append(style(f"warning[{w['code']}] {w['summary']}", fg="yellow"))

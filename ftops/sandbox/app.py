@@ -260,6 +260,25 @@ class SandboxApp:
                             "WHERE c.model = ? AND j.dialect = ?", (model, dialect)).fetchone()
         return str(ckpt["job_id"]) if ckpt is not None else None
 
+    # Other resources a dialect keeps (deployments, …): JSON documents by name, in creation order.
+    @staticmethod
+    def resource(conn: sqlite3.Connection, dialect: str, kind: str, name: str) -> dict[str, Any] | None:
+        row = conn.execute("SELECT data FROM resources WHERE name = ? AND dialect = ? AND kind = ?",
+                           (name, dialect, kind)).fetchone()
+        return json.loads(row["data"]) if row is not None else None
+
+    @staticmethod
+    def resources(conn: sqlite3.Connection, dialect: str, kind: str, prefix: str = "") -> list[dict[str, Any]]:
+        rows = conn.execute("SELECT data FROM resources WHERE dialect = ? AND kind = ? AND name LIKE ? ORDER BY seq",
+                            (dialect, kind, prefix + "%")).fetchall()
+        return [json.loads(r["data"]) for r in rows]
+
+    @staticmethod
+    def put_resource(conn: sqlite3.Connection, dialect: str, kind: str, name: str, data: dict[str, Any]) -> None:
+        seq = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM resources").fetchone()[0]
+        conn.execute("INSERT INTO resources(name, dialect, kind, seq, data) VALUES (?, ?, ?, ?, ?) "
+                     "ON CONFLICT(name) DO UPDATE SET data = excluded.data", (name, dialect, kind, seq, json.dumps(data)))
+
     def answer_chat(self, conn: sqlite3.Connection, job_id: str, messages: list[dict[str, Any]]) -> str:
         job = conn.execute("SELECT training_file FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if job is None:

@@ -133,6 +133,13 @@ CREATE TABLE IF NOT EXISTS models (
     deleted INTEGER NOT NULL DEFAULT 0,
     dialect TEXT NOT NULL DEFAULT 'openai'
 );
+CREATE TABLE IF NOT EXISTS resources (
+    name TEXT PRIMARY KEY,
+    dialect TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    data TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS rate_events (kind TEXT NOT NULL, at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS rate_events_kind ON rate_events(kind, at);
 """

@@ -4,6 +4,7 @@ from ftops.state.backend import LockInfo, StateBackend, StateWriteError, write_p
 from ftops.state.backends import open_backend
 from ftops.state.model import (
            STATE_FORMAT_VERSION,
+           DeploymentRecord,
            FileRecord,
            Intent,
            JobRecord,
@@ -21,6 +22,7 @@ from ftops.state.store import (
 __all__ = [
            "STATE_DIR",
            "STATE_FORMAT_VERSION",
+           "DeploymentRecord",
            "FileRecord",
            "Intent",
            "JobRecord",

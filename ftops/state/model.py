@@ -62,6 +62,20 @@ class ModelRecord(_Model):
     history: list[JobRecord] = Field(default_factory=list)
 
 
+class DeploymentRecord(_Model):
+    """A deployment ftops created for a model (`models.NAME.deployment`); kept when the model is replaced."""
+
+    deployment_id: str
+    model: str  # the declared model name
+    provider: str = "default"
+    key: str = ""  # the provider's identity carrier for it
+    model_id: str = ""  # the fine-tuned model it serves
+    settings: dict[str, Any] = Field(default_factory=dict)
+    status: str = ""
+    endpoint: str = ""
+    prevent_destroy: bool = False
+
+
 class Intent(_Model):
     """A remote write that was started but not yet confirmed; resolved against the remote on the next run."""
 
@@ -82,6 +96,7 @@ class State(_Model):
     files: dict[str, FileRecord] = Field(default_factory=dict)
     models: dict[str, ModelRecord] = Field(default_factory=dict)
     intents: list[Intent] = Field(default_factory=list)
+    deployments: dict[str, DeploymentRecord] = Field(default_factory=dict)  # by deployment id
 
     @staticmethod
     def file_key(provider: str, sha256: str) -> str:

@@ -36,7 +36,7 @@ def provider_words() -> set[str]:
                 words.add(word)
     # ftops's own vocabulary (config keys) is allowed even where a provider happens to use the same name.
     # Generic English that a provider happens to use as a status or field word is not evidence.
-    return words - {"n_epochs", "batch_size", "learning_rate_multiplier", "error", "type", "uploading"}
+    return words - {"n_epochs", "batch_size", "learning_rate_multiplier", "error", "type", "uploading", "project"}
 
 
 def engine_strings() -> list[tuple[str, int, str]]:
