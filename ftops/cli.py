@@ -373,15 +373,20 @@ def validate(c: Ctx, as_json: bool) -> None:
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path),
               help="Save the plan to FILE; `ftops apply FILE` applies exactly it.")
 @click.option("--offline", is_flag=True, help="Plan from the state file alone; no request is sent.")
+@click.option("--target", "targets", multiple=True, metavar="NAME",
+              help="Plan only this model and what it depends on (repeatable).")
+@click.option("--replace", "replaces", multiple=True, metavar="NAME",
+              help="Plan a retrain of this model: same data and seed, a new job (repeatable).")
 @pass_ctx
-def plan(c: Ctx, as_json: bool, markdown: bool, detailed_exitcode: bool, out: Path | None, offline: bool) -> None:
+def plan(c: Ctx, as_json: bool, markdown: bool, detailed_exitcode: bool, out: Path | None, offline: bool,
+         targets: tuple[str, ...], replaces: tuple[str, ...]) -> None:
     """Show what apply would upload, create or replace, and what it will cost."""
     from ftops.render import plan_json, plan_markdown, plan_text
     from ftops.state import write_private_file
 
     ws = c.workspace()
     try:
-        res = ws.plan(offline=offline)
+        res = ws.plan(offline=offline, target=frozenset(targets), replace=frozenset(replaces))
     finally:
         ws.close()
     relevant = _relevant_warnings(res)
@@ -476,10 +481,18 @@ class _CliHooks:
 @click.option("--max-wait", type=NUMBER, default=60.0, show_default=True,
               help="Longest rate-limit wait (s) before stopping cleanly.")
 @click.option("--lock-timeout", type=NUMBER, default=0.0, help="Wait up to SECONDS for another run's lock.")
+@click.option("--target", "targets", multiple=True, metavar="NAME",
+              help="Apply only this model and what it depends on (repeatable).")
+@click.option("--replace", "replaces", multiple=True, metavar="NAME",
+              help="Retrain this model with the same data and seed: a new job, history kept (repeatable).")
+@click.option("--wait", is_flag=True, help="Follow the jobs this apply started until they end; exit 1 if one "
+                                          "failed; then run their `tests:`.")
+@click.option("--interval", type=NUMBER, default=2.0, show_default=True, help="Seconds between polls (--wait).")
 @json_option(help="Print the result as JSON.")
 @pass_ctx
 def apply(c: Ctx, plan_file: Path | None, auto_approve: bool, max_cost: float | None, max_wait: float,
-          lock_timeout: float, as_json: bool) -> None:
+          lock_timeout: float, targets: tuple[str, ...], replaces: tuple[str, ...], wait: bool, interval: float,
+          as_json: bool) -> None:
     """Upload changed datasets and create missing jobs, then save the state."""
     from ftops.engine.apply import Executor
     from ftops.engine.model import Plan
@@ -490,7 +503,7 @@ def apply(c: Ctx, plan_file: Path | None, auto_approve: bool, max_cost: float | 
     root = ws.root
     with locked(root, "apply", timeout=lock_timeout):
         try:
-            res = ws.plan()
+            res = ws.plan(target=frozenset(targets), replace=frozenset(replaces))
             plan_ = res.plan
             if plan_file is not None:
                 saved = load_saved_plan(plan_file)
@@ -535,15 +548,20 @@ def apply(c: Ctx, plan_file: Path | None, auto_approve: bool, max_cost: float | 
         finally:
             ws.close()
     s = plan_.summary
-    result = {"uploaded": len(ex.uploaded), "created": len(ex.created), "adopted": s.adopt,
-              "state_serial": ex.state.serial, "plan": plan_json(plan_),
-              "diagnostics": [d.to_json() for d in relevant]}
-    if as_json:
-        _echo_json(result)
-    else:
+    result: dict[str, Any] = {"uploaded": len(ex.uploaded), "created": len(ex.created), "adopted": s.adopt,
+                              "state_serial": ex.state.serial, "plan": plan_json(plan_),
+                              "diagnostics": [d.to_json() for d in relevant]}
+    if not as_json:
         click.echo(c.style(f"Apply complete: {len(ex.uploaded)} uploaded, {len(ex.created)} created"
                            f"{f', {s.adopt} adopted' if s.adopt else ''}. State serial {ex.state.serial}.",
                            bold=True))
+    if wait:
+        from ftops.cli_ops import wait_after_apply
+
+        started = {m.name for m in plan_.models if m.action.creates_job}
+        wait_after_apply(c, ws, started, result, as_json=as_json, interval=interval, lock_timeout=lock_timeout)
+    if as_json:
+        _echo_json(result)
 
 
 def _check_saved_plan(saved: Any, fresh: Any) -> None:
@@ -565,35 +583,26 @@ def _check_saved_plan(saved: Any, fresh: Any) -> None:
 # ---------------------------------------------------------------------- state views
 
 
-def _refreshed_state(ws: Any, offline: bool) -> Any:
-    """State with job statuses refreshed from the provider (saved when the lock is free)."""
-    from ftops.engine.apply import refresh_job_records
-    from ftops.state import locked
-
-    state = ws.load_state()
-    if offline or not state.models:
-        return state
-    snap = ws.snapshot(state)
-    if refresh_job_records(state, snap):
-        try:
-            with locked(ws.root, "status"):
-                state = ws.store.save(state)
-        except FtopsError:
-            pass  # another run holds the lock; show fresh data without saving
-    return state
-
-
 @cli.command()
 @click.argument("plan_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @json_option()
+@click.option("--offline", is_flag=True, help="The state file as written (no job status is refreshed).")
 @pass_ctx
-def show(c: Ctx, plan_file: Path | None, as_json: bool) -> None:
-    """Print the state file (what ftops knows it created), or a plan saved with `plan --out PLAN_FILE`."""
+def show(c: Ctx, plan_file: Path | None, as_json: bool, offline: bool) -> None:
+    """Print the state (what ftops knows it created, job statuses refreshed for display; nothing is
+    written), or a plan saved with `plan --out PLAN_FILE`."""
     if plan_file is not None:
         _show_plan(c, plan_file, as_json)
         return
+    from ftops.engine.operate import refresh_history
+
     ws = c.workspace()
-    state = ws.store.load()
+    state = ws.load_state()
+    if not offline and state.models:
+        try:
+            refresh_history(state, {j.id: j for j in ws.snapshot(state).jobs})
+        finally:
+            ws.close()
     if as_json:
         _echo_json(state.model_dump(mode="json"))
         return
@@ -646,100 +655,6 @@ def _show_plan(c: Ctx, path: Path, as_json: bool) -> None:
     click.echo(f"saved plan {path} · built from state serial {saved.state_serial} · lineage "
                f"{saved.state_lineage or '-'} · apply it with `ftops apply {path}`\n")
     click.echo(plan_text(saved, c.style))
-
-
-@cli.command()
-@json_option()
-@click.option("--offline", is_flag=True, help="From the state file only.")
-@pass_ctx
-def status(c: Ctx, as_json: bool, offline: bool) -> None:
-    """A table of models: status, job id, fine-tuned model, trained tokens."""
-    ws = c.workspace()
-    try:
-        state = _refreshed_state(ws, offline)
-    finally:
-        ws.close()
-    rows: list[dict[str, Any]] = []
-    for name in sorted(set(ws.loaded.config.models) | set(state.models)):
-        rec = state.models.get(name)
-        job = rec.job if rec else None
-        rows.append({"model": name, "status": job.status if job else "not created",
-                     "job_id": job.job_id if job else None,
-                     "fine_tuned_model": job.fine_tuned_model if job else None,
-                     "trained_tokens": job.trained_tokens if job else None,
-                     "declared": name in ws.loaded.config.models})
-    if as_json:
-        _echo_json({"models": rows})
-        return
-    table = [["MODEL", "STATUS", "JOB", "FINE-TUNED MODEL", "TRAINED TOKENS"]]
-    for r in rows:
-        table.append([P(str(cell)) for cell in (
-            r["model"] + ("" if r["declared"] else " (orphan)"), r["status"], r["job_id"] or "-",
-            r["fine_tuned_model"] or "-", f"{r['trained_tokens']:,}" if r["trained_tokens"] else "-")])
-    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
-    for i, row in enumerate(table):
-        line = "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
-        click.echo(c.style(line, bold=True) if i == 0 else line)
-
-
-@cli.command()
-@click.argument("name", required=False)
-@json_option()
-@click.option("--offline", is_flag=True, help="From the state file only.")
-@pass_ctx
-def output(c: Ctx, name: str | None, as_json: bool, offline: bool) -> None:
-    """Fine-tuned model ids, for deployment (one model by NAME, or all)."""
-    ws = c.workspace()
-    try:
-        state = _refreshed_state(ws, offline)
-    finally:
-        ws.close()
-    declared = ws.loaded.config.models
-    models = {n: r for n, r in state.models.items() if n in declared}
-    if name is not None:
-        _check_output_name(name, declared, state)
-        rec = models.get(name)
-        if rec is None or rec.job is None or not rec.job.fine_tuned_model:
-            if rec is None or rec.job is None:
-                why, hint = "no job has been created for it yet.", "run `ftops apply` to create it"
-            else:
-                why, hint = f"its job {rec.job.job_id} is {rec.job.status}.", "run `ftops status` to follow it"
-            raise FtopsError(error("output.not_ready", f"{name} has no fine-tuned model yet", why, hint=hint,
-                                   range=ws.loaded.range_of("models", name), address=f"models.{name}"))
-        if as_json:
-            _echo_json({"name": name, "fine_tuned_model": rec.job.fine_tuned_model, "job_id": rec.job.job_id})
-        else:
-            click.echo(P(rec.job.fine_tuned_model))
-        return
-    doc = {n: {"fine_tuned_model": r.job.fine_tuned_model if r.job else None,
-               "status": r.job.status if r.job else None, "job_id": r.job.job_id if r.job else None}
-           for n, r in sorted(models.items())}
-    if as_json:
-        _echo_json(doc)
-    else:
-        for n, v in doc.items():
-            click.echo(P(f"{n} = {v['fine_tuned_model'] or '(' + str(v['status']) + ')'}"))
-
-
-def _check_output_name(name: str, declared: Any, state: Any) -> None:
-    """`output NAME` for a name ftops.yaml does not declare: say whether it is an orphan or unknown."""
-    from ftops.diagnostics import did_you_mean
-
-    if name in declared:
-        return
-    rec = state.models.get(name)
-    if rec is not None:
-        job = rec.job
-        had = (f" Its last job {job.job_id} is {job.status}" + (f" and trained {job.fine_tuned_model}" if
-               job.fine_tuned_model else "") + "." if job else "")
-        raise FtopsError(error(
-            "output.not_declared", f"{name} is no longer declared in ftops.yaml",
-            f"It is an orphan: ftops keeps what it created but hands out ids only for declared models.{had}",
-            hint=f"declare `{name}` again to use it, or read `ftops show`", address=f"models.{name}"))
-    raise FtopsError(error(
-        "output.unknown_model", f"no model named {name}",
-        "Declared models: " + (", ".join(sorted(declared)) or "none") + ".",
-        hint=did_you_mean(name, declared) or "run `ftops output` to list them", address=f"models.{name}"))
 
 
 # ---------------------------------------------------------------------- dataset / sandbox
@@ -809,6 +724,19 @@ def sandbox_serve(host: str, port: int, db: Path, time_scale: float | None, faul
     serve(host=host, port=port, db_path=db, time_scale=time_scale,
           faults=faults if faults is not None else os.environ.get("FTOPS_SANDBOX_FAULTS"),
           api_keys=list(api_keys) or None, echo=lambda s: click.echo(s, err=True))
+
+
+def _register_operations() -> None:
+    from types import SimpleNamespace
+
+    from ftops.cli_ops import register
+
+    register(cli, SimpleNamespace(json_option=json_option, echo_json=_echo_json,
+                                  dumps_line=lambda doc: json.dumps(doc, sort_keys=True, ensure_ascii=False,
+                                                                     allow_nan=False)))
+
+
+_register_operations()
 
 
 # ---------------------------------------------------------------------- entry point

@@ -20,7 +20,7 @@ from ftops.diagnostics import FtopsError, error
 from ftops.engine.desired import DesiredSet, build_desired
 from ftops.engine.hooks import Hooks
 from ftops.engine.model import Plan, ProviderInfo, RemoteSnapshot
-from ftops.engine.plan import build_plan
+from ftops.engine.plan import build_plan, restrict_plan
 from ftops.engine.refresh import refresh
 from ftops.providers import Provider, ProviderError
 from ftops.state import STATE_DIR, State, StateStore
@@ -262,11 +262,15 @@ class Workspace:
             out[name] = ProviderInfo(type=pc.provider_type, endpoint=endpoint, sandbox=pc.is_sandbox)
         return out
 
-    def plan(self, *, offline: bool = False, replace: frozenset[str] = frozenset()) -> PlanResult:
+    def plan(self, *, offline: bool = False, replace: frozenset[str] = frozenset(),
+             target: frozenset[str] = frozenset()) -> PlanResult:
         """Desired models (local disk only), then refresh (reads), then the pure plan.
 
         Any declaration or dataset error stops here, before the first request: fail before spending.
+        `replace`: retrain these models (same fingerprint and seed, a new attempt); `target`: plan only
+        these models and what they depend on.
         """
+        self.check_model_names(replace | target)
         state = self.load_state()
         desired = self.desired()
         diags = desired.dataset_diagnostics(set(desired.diagnostics_by_sha))
@@ -277,12 +281,26 @@ class Workspace:
                   (self.providers() if not offline else self._translators()).items() if n in self.provider_names()}
         plan = build_plan(desired.models, state, snapshot, project=self.project, providers=self.provider_infos(),
                           job_creates_per_hour=limits, replace=replace)
+        if target:
+            plan = restrict_plan(plan, target)
         if not offline:
             plan = self._provider_estimates(plan, state)
         closing = openai_closing_warning(plan, datetime.date.today())
         if closing:
             plan = plan.model_copy(update={"warnings": [*plan.warnings, closing]})
         return PlanResult(plan, desired, state, snapshot)
+
+    def check_model_names(self, names: frozenset[str]) -> None:
+        """Every name given on the command line (`--target`, `--replace`) is a declared model."""
+        from ftops.diagnostics import did_you_mean
+
+        declared = self.loaded.config.models
+        bad = [error("model.unknown", f"no declared model named {n}",
+                     "Declared models: " + (", ".join(sorted(declared)) or "none") + ".",
+                     hint=did_you_mean(n, declared) or "check the name in ftops.yaml", address=f"models.{n}")
+               for n in sorted(names) if n not in declared]
+        if bad:
+            raise FtopsError(bad)
 
     def _provider_estimates(self, plan: Plan, state: State) -> Plan:
         """Where a provider has a read-only price endpoint and the job's files are already on it, ask it

@@ -315,3 +315,24 @@ def _plan_files(desired: list[DesiredModel], changes: list[ModelChange], state: 
             out.append(FileChange(provider=pname, sha256=sha, path=path, bytes=size, action=FileAction.UPLOAD,
                                   filename="", models=models))
     return out
+
+
+def restrict_plan(plan: Plan, targets: frozenset[str]) -> Plan:
+    """The plan limited to `targets` (`--target`, already closed over dependencies): their model
+    records, the datasets their jobs need, their cancels; totals recomputed. Other models are left
+    out of the plan, neither changed nor reported as orphans."""
+    models = [m for m in plan.models if m.name in targets]
+    files = [f.model_copy(update={"models": [n for n in f.models if n in targets]})
+             for f in plan.files if set(f.models) & targets]
+    cancels = [k for k in plan.cancels if k.name in targets]
+    counts = {a: sum(1 for c in models if c.action is a) for a in ModelAction}
+    summary = PlanSummary(
+        upload=sum(1 for f in files if f.action is FileAction.UPLOAD), create=counts[ModelAction.CREATE],
+        replace=counts[ModelAction.REPLACE], retry=counts[ModelAction.RETRY], unchanged=counts[ModelAction.NOOP],
+        adopt=counts[ModelAction.ADOPT], orphan=counts[ModelAction.ORPHAN], cancel=len(cancels))
+    spending = [c for c in models if c.action.creates_job and c.cost is not None]
+    priced = [c.cost.usd for c in spending if c.cost and c.cost.usd is not None]
+    cost = round(sum(priced), 2) if len(priced) == len(spending) else None
+    return plan.model_copy(update={
+        "models": models, "files": files, "cancels": cancels, "summary": summary, "cost_usd": cost,
+        "cost_approximate": any(c.cost and c.cost.approximate for c in spending)})

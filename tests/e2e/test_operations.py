@@ -1,0 +1,128 @@
+"""Issue 13: operating declared models by name, end to end on the sandbox (time-scaled)."""
+
+from __future__ import annotations
+
+import json
+
+from tests.e2e.conftest import Project
+
+
+def _state(p: Project) -> dict:  # type: ignore[type-arg]
+    return json.loads((p.root / ".ftops" / "state.json").read_text())
+
+
+def test_apply_wait_streams_until_the_jobs_end_then_status_events_checkpoints(project: Project) -> None:
+    r = project.ftops("apply", "--auto-approve", "--wait", "--interval", "0.05")
+    assert r.code == 0, r.err
+    assert "support-bot: succeeded" in r.out and "support-bot-large: succeeded" in r.out
+    serial = _state(project)["serial"]
+    doc = project.ftops("status", "--json").json()
+    rows = {row["model"]: row for row in doc["models"]}
+    bot = rows["support-bot"]
+    assert bot["status"] == "succeeded" and bot["fine_tuned_model"].startswith("ft:")
+    assert bot["step"] == bot["total_steps"] > 0 and bot["train_loss"] > 0 and bot["valid_loss"] > 0
+    assert project.ftops("status", "support-bot").code == 0
+    assert project.ftops("status", "suport-bot").code == 1
+    assert _state(project)["serial"] == serial  # status never writes the state
+    ev = project.ftops("events", "support-bot", "--limit", "3", "--json").json()
+    assert len(ev["events"]) == 3 and ev["events"][-1]["message"]
+    every = project.ftops("events", "support-bot", "--json").json()["events"]
+    assert len(every) > 3 and [e["id"] for e in every[-3:]] == [e["id"] for e in ev["events"]]
+    cp = project.ftops("checkpoints", "support-bot", "--json").json()
+    assert [c["step"] for c in cp["checkpoints"]] == sorted(c["step"] for c in cp["checkpoints"])
+    assert cp["checkpoints"] and all("train_loss" in c["metrics"] for c in cp["checkpoints"])
+    assert cp["metrics"][-1]["step"] == bot["total_steps"]
+    text = project.ftops("checkpoints", "support-bot").out
+    assert "loss  (* train o valid)" in text
+
+
+def test_status_watch_without_a_terminal_prints_one_line_per_change_and_ends(project: Project) -> None:
+    assert project.ftops("apply", "--auto-approve").code == 0
+    r = project.ftops("status", "--watch", "--interval", "0.05")
+    assert r.code == 0, r.err
+    lines = r.out.splitlines()
+    assert lines[-1].endswith(")") or "succeeded" in r.out
+    assert len(lines) == len(set(lines))  # one line per change, never a repeat
+    assert sum("succeeded" in line for line in lines) == 2
+
+
+def _failing_dataset(p: Project) -> None:
+    """A training file the sandbox refuses after the job is created: a deliberate fake key that
+    ftops.yaml accepts (`allow_secrets`) and the provider's own check does not."""
+    rows = [{"messages": [{"role": "user", "content": f"question {i}"},
+                          {"role": "assistant", "content": "use sk-proj-ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcd"}]}
+            for i in range(12)]
+    bad = p.root / "data" / "bad.jsonl"
+    bad.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    found = p.ftops("dataset", "check", str(bad), "--json").json()
+    ids = sorted({e["message"].rsplit(", ", 1)[1].rstrip(")") for e in found[0]["errors"]
+                  if e["code"] == "sensitive_api_key"})
+    assert len(ids) == 1
+    text = p.config.read_text().replace("training_file: data/train.jsonl\n    validation_file: data/val.jsonl\n"
+                                        "    method: supervised", "training_file: data/bad.jsonl\n    method: supervised")
+    p.config.write_text(text + f"allow_secrets: {json.dumps(ids)}\n")
+
+
+def test_apply_wait_fails_with_the_providers_error(project: Project) -> None:
+    _failing_dataset(project)
+    r = project.ftops("apply", "--auto-approve", "--wait", "--interval", "0.05", "--target", "support-bot")
+    assert r.code == 1 and "error[apply.job_failed]" in r.err, r.out + r.err
+    assert "invalid training file" in r.err
+    assert project.job_count() == 1
+
+
+def test_cancel_then_plan_retries_and_replace_makes_one_new_job_with_the_same_seed(project: Project) -> None:
+    project.edit("time_scale: 600", "time_scale: 1")
+    assert project.ftops("apply", "--auto-approve").code == 0
+    r = project.ftops("cancel", "support-bot")
+    assert r.code == 0 and "cancelled" in r.out, r.err
+    assert _state(project)["models"]["support-bot"]["job"]["cancelled_by_ftops"] is True
+    plan = project.ftops("plan", "--json").json()
+    bot = next(m for m in plan["models"] if m["name"] == "support-bot")
+    assert bot["action"] == "retry" and bot["reason"] == "retry_because_job_cancelled"
+    r = project.ftops("pause", "support-bot")  # a cancelled job cannot be paused: the provider says why
+    assert r.code == 1 and "error[" in r.err
+    before = project.job_count()
+    r = project.ftops("apply", "--auto-approve", "--replace", "support-bot-large")
+    assert r.code == 0, r.err
+    # the retry of support-bot and the requested retrain of support-bot-large: one new job each
+    assert project.job_count() == before + 2
+    seeds = project.remote("select seed from jobs where metadata like '%support-bot-large\"%' order by created_at")
+    assert len(seeds) == 2 and seeds[0] == seeds[1]
+    large = _state(project)["models"]["support-bot-large"]
+    assert len(large["history"]) == 1 and large["attempt"] == 2
+
+
+def test_target_limits_plan_and_apply(project: Project) -> None:
+    plan = project.ftops("plan", "--json", "--target", "support-bot").json()
+    assert [m["name"] for m in plan["models"]] == ["support-bot"]
+    assert plan["summary"]["create"] == 1 and plan["summary"]["orphan"] == 0
+    assert project.ftops("apply", "--auto-approve", "--target", "support-bot").code == 0
+    assert project.job_count() == 1
+    r = project.ftops("plan", "--target", "nope")
+    assert r.code == 1 and "error[model.unknown]" in r.err
+
+
+def test_read_commands_never_write_and_refresh_records(project: Project) -> None:
+    assert project.ftops("apply", "--auto-approve").code == 0
+    serial = _state(project)["serial"]
+    for args in (("status",), ("output",), ("show",), ("output", "--json")):
+        project.ftops(*args)
+    assert _state(project)["serial"] == serial
+    r = project.ftops("refresh", "--json")
+    assert r.code == 0 and r.json()["changed"] is True
+    assert _state(project)["serial"] == serial + 1
+
+
+def test_output_keeps_the_last_succeeded_model_during_a_retrain(project: Project) -> None:
+    assert project.ftops("apply", "--auto-approve", "--wait", "--interval", "0.05").code == 0
+    old = project.ftops("output", "support-bot").out.strip()
+    assert old.startswith("ft:")
+    project.edit("time_scale: 600", "time_scale: 1")
+    project.edit("n_epochs: 3,", "n_epochs: 4,")
+    assert project.ftops("apply", "--auto-approve").code == 0
+    r = project.ftops("output", "support-bot")
+    assert r.code == 0 and r.out.strip() == old and "newer job" in r.err
+    doc = project.ftops("output", "--json").json()
+    assert doc["support-bot"]["fine_tuned_model"] == old and doc["support-bot"]["pending_job"]["job_id"]
+    assert doc["support-bot-large"]["pending_job"] is None
