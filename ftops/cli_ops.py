@@ -382,6 +382,28 @@ def register(cli: click.Group, h: Helpers) -> None:
                     click.echo("The next `ftops plan` shows it as a retry; remove the model from ftops.yaml to stop "
                                "wanting it.")
 
+    @cli.command("test")
+    @click.argument("names", nargs=-1)
+    @click.option("--record", is_flag=True, help="Save the current model's answers as the golden set "
+                                                 "(tests/golden/NAME.jsonl) instead of checking them.")
+    @json_option()
+    @click.pass_obj
+    def test_cmd(c: Any, names: tuple[str, ...], record: bool, as_json: bool) -> None:
+        """Run each model's `tests:` against its last succeeded fine-tuned model; exit 1 on any failure."""
+        ws = c.workspace()
+        try:
+            results = model_tests(ws, list(names) or None, record=record, explicit=bool(names))
+        finally:
+            ws.close()
+        failed = [r for r in results if not r.passed]
+        if as_json:
+            echo_json({"ok": not failed, "record": record, "passed": len(results) - len(failed),
+                       "failed": len(failed), "results": [r.model_dump(mode="json") for r in results]})
+        else:
+            print_test_results(c, results, record, ws)
+        if failed:
+            raise click.exceptions.Exit(1)
+
     control("cancel", "cancel jobs", "cancel_job")
     control("pause", "pause jobs", "pause_job")
     control("resume", "resume jobs", "resume_job")
@@ -464,8 +486,77 @@ def wait_after_apply(c: Any, ws: Any, started: set[str], result: dict[str, Any],
     views = [view_of(n, jobs[n][0], j, prov=None) for n, j in sorted(final.items())]
     result["jobs"] = [v.model_dump(mode="json") for v in views]
     failed = [v for v in views if v.state != "succeeded"]
+    if not failed:
+        tested = [n for n in sorted(final) if ws.loaded.config.models[n].tests]
+        if tested:
+            results = model_tests(ws, tested)
+            ws.close()
+            result["tests"] = [r.model_dump(mode="json") for r in results]
+            if not as_json:
+                print_test_results(c, results, False, ws)
+            bad = [r for r in results if not r.passed]
+            if bad:
+                raise FtopsError([error("apply.tests_failed", f"a test of {r.model} failed",
+                                        f"case {r.case}: the answer " + "; ".join(r.failures) + ".",
+                                        hint=f"see `ftops test {r.model}`", address=f"models.{r.model}")
+                                  for r in bad])
     if failed:
         raise FtopsError([error("apply.job_failed", f"the job of {v.model} is {v.status}",
                                 f"job {v.job_id}: {v.error or 'no reason given by the provider'}",
                                 hint="fix the cause, then `ftops apply` retries it as a new attempt",
                                 address=f"models.{v.model}") for v in failed])
+
+
+def model_tests(ws: Any, names: list[str] | None, *, record: bool = False, explicit: bool = True) -> list[Any]:
+    """Run (or record) the `tests:` of the named declared models (all with tests when None)."""
+    from ftops.engine.evaluate import run_tests
+    from ftops.engine.operate import call, last_succeeded, refresh_history
+
+    declared = ws.loaded.config.models
+    state = ws.load_state()
+    if names:
+        ws.check_model_names(frozenset(names))
+    wanted = names or sorted(n for n, m in declared.items() if m.tests)
+    if explicit:
+        empty = [n for n in wanted if not declared[n].tests]
+        if empty:
+            raise FtopsError([error("test.none_declared", f"{n} declares no tests",
+                                    "add `tests:` to the model: chat `messages` and an `expect` block.",
+                                    hint="e.g. tests: [{messages: [{role: user, content: hi}], "
+                                         "expect: {contains: hello}}]",
+                                    range=ws.loaded.range_of("models", n), address=f"models.{n}") for n in empty])
+    if state.models:
+        refresh_history(state, {j.id: j for j in ws.snapshot(state).jobs})
+    results: list[Any] = []
+    for n in wanted:
+        rec = state.models.get(n)
+        good = last_succeeded(rec) if rec else None
+        if good is None or rec is None or good.fine_tuned_model is None:
+            raise FtopsError(error("test.no_model", f"{n} has no fine-tuned model to test yet",
+                                   "no job of it has succeeded.", hint="run `ftops apply --wait`",
+                                   address=f"models.{n}"))
+        prov = ws.provider(rec.provider)
+        ft = good.fine_tuned_model
+        results += call(prov, "answer chat messages (inference)",
+                        lambda p=prov, m=n, f=ft: run_tests(p, m, f, declared[m].tests, root=ws.root, record=record))
+    return results
+
+
+def print_test_results(c: Any, results: list[Any], record: bool, ws: Any) -> None:
+    for r in results:
+        label = f"{r.model}[{r.case}]" + (f" {r.name}" if r.name else "")
+        if record:
+            click.echo(P(f"recorded {label}: {r.answer[:80]}"))
+            continue
+        verdict = c.style("pass", fg="green") if r.passed else c.style("FAIL", fg="red", bold=True)
+        sim = f" (ROUGE-L {r.similarity:.2f})" if r.similarity is not None else ""
+        click.echo(P(f"{verdict}  {label}{sim}"))
+        for f in r.failures:
+            click.echo(P(f"      answer {f}: {r.answer[:120]!r}"))
+    failed = sum(not r.passed for r in results)
+    if record:
+        models = sorted({r.model for r in results})
+        click.echo(f"Recorded {len(results)} golden answer(s) in "
+                   + ", ".join(f"tests/golden/{m}.jsonl" for m in models) + "; review them in git.")
+    else:
+        click.echo(f"Tests: {len(results) - failed} passed, {failed} failed.")

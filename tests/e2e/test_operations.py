@@ -126,3 +126,55 @@ def test_output_keeps_the_last_succeeded_model_during_a_retrain(project: Project
     doc = project.ftops("output", "--json").json()
     assert doc["support-bot"]["fine_tuned_model"] == old and doc["support-bot"]["pending_job"]["job_id"]
     assert doc["support-bot-large"]["pending_job"] is None
+
+
+TESTS_YAML = """    tests:
+      - messages: [{role: user, content: "How do I reset my password?"}]
+        expect: {contains: "Reset password"}
+      - name: golden
+        messages: [{role: user, content: "How do I download an invoice?"}]
+        expect: {similar_to_golden: 0.8, not_contains: "password"}
+"""
+
+
+def _add_tests(p: Project, expect: str = "Reset password") -> None:
+    text = p.config.read_text().replace('    metadata: {team: cx}\n\n  support-bot-large:',
+                                        '    metadata: {team: cx}\n' + TESTS_YAML.replace("Reset password", expect)
+                                        + '\n  support-bot-large:', 1)
+    p.config.write_text(text)
+
+
+def test_model_tests_pass_fail_record_and_compare_after_a_retrain_elsewhere(project: Project) -> None:
+    _add_tests(project)
+    r = project.ftops("test", "support-bot")
+    assert r.code == 1 and "error[test.no_model]" in r.err
+    assert project.ftops("apply", "--auto-approve", "--wait", "--interval", "0.05").code == 1  # no golden yet
+    r = project.ftops("test", "support-bot", "--json")
+    doc = r.json()
+    assert r.code == 1 and (doc["passed"], doc["failed"]) == (1, 1)
+    assert "no golden answer" in doc["results"][1]["failures"][0]
+    assert project.ftops("test", "support-bot", "--record").code == 0
+    golden = (project.root / "tests" / "golden" / "support-bot.jsonl").read_text().splitlines()
+    assert len(golden) == 2 and "PDF" in json.loads(golden[1])["answer"]
+    r = project.ftops("test", "support-bot")
+    assert r.code == 0 and "Tests: 2 passed, 0 failed." in r.out, r.out + r.err
+    # Retrain on another provider (Together's sandbox dialect) and compare with the golden answers.
+    text = project.config.read_text().replace(
+        "models:\n", "providers:\n  tog: {type: together, sandbox: true}\nmodels:\n", 1).replace(
+        "    base_model: gpt-4o-mini-2024-07-18\n", "    provider: tog\n"
+        "    base_model: meta-llama/Meta-Llama-3.1-8B-Instruct-Reference\n", 1).replace(
+        "    hyperparameters: {n_epochs: 3, batch_size: auto, learning_rate_multiplier: 2}\n", "", 1).replace(
+        "    metadata: {team: cx}\n    tests:", "    tests:", 1)
+    project.config.write_text(text)
+    r = project.ftops("apply", "--auto-approve", "--wait", "--interval", "0.05", "--target", "support-bot")
+    assert r.code == 0, r.out + r.err
+    assert "Tests: 2 passed, 0 failed." in r.out
+    r = project.ftops("test", "--json")
+    assert r.code == 0 and r.json()["results"][0]["fine_tuned_model"] != json.loads(golden[0])["fine_tuned_model"]
+
+
+def test_a_failing_expectation_fails_the_test_command(project: Project) -> None:
+    _add_tests(project, expect="no such words")
+    assert project.ftops("apply", "--auto-approve", "--wait", "--interval", "0.05", "--target", "support-bot").code == 1
+    r = project.ftops("test", "support-bot")
+    assert r.code == 1 and "does not contain 'no such words'" in r.out
