@@ -239,7 +239,7 @@ class Lifecycle(_Strict):
                                    "fine-tuned models or cancel its job.")
 
 
-class TestExpect(_Strict):
+class Expectation(_Strict):
     """What a test's answer must satisfy (every given check must pass)."""
 
     contains: str | None = Field(default=None, description="The answer contains this text.")
@@ -266,7 +266,7 @@ class ModelTest(_Strict):
 
     name: str | None = Field(default=None, description="A label for reports.")
     messages: list[dict[str, Any]] = Field(min_length=1, description="Chat messages sent to the fine-tuned model.")
-    expect: TestExpect = Field(description="Checks on the answer.")
+    expect: Expectation = Field(description="Checks on the answer.")
 
 
 class ModelConfig(_Strict):
@@ -513,7 +513,7 @@ __all__ = [
     "HYPERPARAMETERS_BY_METHOD",
     "Lifecycle",
     "ModelTest",
-    "TestExpect",
+    "Expectation",
     "METHODS",
     "DpoHyperparameters",
     "FtopsConfig",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ftops.config.models import TestExpect
+from ftops.config.models import Expectation
 from ftops.engine.evaluate import check_answer, rouge_l
 
 
@@ -14,12 +14,12 @@ def test_rouge_l() -> None:
 
 
 def test_each_expectation_fails_on_its_own() -> None:
-    ok, _ = check_answer("Hello world", TestExpect(contains="world", regex=r"^Hel", equals=" Hello world "), None)
+    ok, _ = check_answer("Hello world", Expectation(contains="world", regex=r"^Hel", equals=" Hello world "), None)
     assert ok == []
-    bad, _ = check_answer("Hello world", TestExpect(contains="moon", not_contains="Hello", equals="x", regex=r"\d"),
+    bad, _ = check_answer("Hello world", Expectation(contains="moon", not_contains="Hello", equals="x", regex=r"\d"),
                           None)
     assert len(bad) == 4
-    missing, _ = check_answer("a", TestExpect(similar_to_golden=0.5), None)
+    missing, _ = check_answer("a", Expectation(similar_to_golden=0.5), None)
     assert "no golden answer" in missing[0]
-    low, sim = check_answer("alpha beta", TestExpect(similar_to_golden=0.5), "gamma delta")
+    low, sim = check_answer("alpha beta", Expectation(similar_to_golden=0.5), "gamma delta")
     assert sim == 0.0 and "below 0.5" in low[0]
