@@ -404,6 +404,80 @@ def register(cli: click.Group, h: Helpers) -> None:
         if failed:
             raise click.exceptions.Exit(1)
 
+    @cli.group("state")
+    def state_group() -> None:
+        """Read and edit the state's model records (nothing remote is touched)."""
+
+    @state_group.command("list")
+    @json_option()
+    @click.pass_obj
+    def state_list(c: Any, as_json: bool) -> None:
+        """Model records in the state, with their current job."""
+        ws = c.workspace()
+        state = ws.store.load()
+        declared = ws.loaded.config.models
+        rows = [{"model": n, "declared": n in declared, "provider": r.provider,
+                 "job_id": r.job.job_id if r.job else None, "status": r.job.status if r.job else None}
+                for n, r in sorted(state.models.items())]
+        if as_json:
+            echo_json({"models": rows})
+            return
+        for row in rows:
+            click.echo(P(f"models.{row['model']}{'' if row['declared'] else ' (orphan)'}  "
+                         f"{row['job_id'] or '-'}  {row['status'] or '-'}"))
+
+    @state_group.command("show")
+    @click.argument("name")
+    @click.pass_obj
+    def state_show(c: Any, name: str) -> None:
+        """One model record as JSON."""
+        ws = c.workspace()
+        state = ws.store.load()
+        rec = state.models.get(name)
+        if rec is None:
+            raise _no_record(name, state)
+        echo_json(rec.model_dump(mode="json"))
+
+    @state_group.command("mv")
+    @click.argument("old")
+    @click.argument("new")
+    @click.pass_obj
+    def state_mv(c: Any, old: str, new: str) -> None:
+        """Rename a model's record (after renaming it in ftops.yaml): its jobs stay its own, nothing retrains."""
+        from ftops.state import locked
+
+        ws = c.workspace()
+        with locked(ws.root, "state mv"):
+            state = ws.store.load()
+            if old not in state.models:
+                raise _no_record(old, state)
+            if new in state.models:
+                raise FtopsError(error("state.exists", f"the state already has a record for {new}",
+                                       "moving would overwrite it.", hint=f"`ftops state rm {new}` first if it is "
+                                       "obsolete", address=f"models.{new}"))
+            rec = state.models.pop(old)
+            rec.name = new
+            state.models[new] = rec
+            state = ws.store.save(state)
+        click.echo(f"Moved models.{old} to models.{new} (state serial {state.serial}).")
+
+    @state_group.command("rm")
+    @click.argument("name")
+    @click.pass_obj
+    def state_rm(c: Any, name: str) -> None:
+        """Forget a model's record. Deletes nothing remote (a declared model's job is adopted again by
+        the next plan; an undeclared one stays on the provider)."""
+        from ftops.state import locked
+
+        ws = c.workspace()
+        with locked(ws.root, "state rm"):
+            state = ws.store.load()
+            if name not in state.models:
+                raise _no_record(name, state)
+            del state.models[name]
+            state = ws.store.save(state)
+        click.echo(f"Forgot models.{name} (nothing remote was deleted; state serial {state.serial}).")
+
     control("cancel", "cancel jobs", "cancel_job")
     control("pause", "pause jobs", "pause_job")
     control("resume", "resume jobs", "resume_job")
@@ -560,3 +634,10 @@ def print_test_results(c: Any, results: list[Any], record: bool, ws: Any) -> Non
                    + ", ".join(f"tests/golden/{m}.jsonl" for m in models) + "; review them in git.")
     else:
         click.echo(f"Tests: {len(results) - failed} passed, {failed} failed.")
+
+
+def _no_record(name: str, state: Any) -> FtopsError:
+    return FtopsError(error("state.no_record", f"the state has no record for {name}",
+                            "Records: " + (", ".join(sorted(state.models)) or "none") + ".",
+                            hint=did_you_mean(name, state.models) or "run `ftops state list`",
+                            address=f"models.{name}"))

@@ -163,6 +163,12 @@ class Executor:
     def sync(self, plan: Plan, snapshot: RemoteSnapshot | None) -> None:
         """Record what the plan adopted or observed, and resolve intents left by a crash."""
         changed = False
+        for mv in plan.moves:  # state-only renames, first: the model records below use the new names
+            if mv.from_name in self.state.models and mv.to_name not in self.state.models:
+                rec = self.state.models.pop(mv.from_name)
+                rec.name = mv.to_name
+                self.state.models[mv.to_name] = rec
+                changed = True
         for f in plan.files:
             if f.action in (FileAction.ADOPT, FileAction.REUSE) and f.file_id:
                 key = State.file_key(f.provider, f.sha256)

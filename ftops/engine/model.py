@@ -55,6 +55,8 @@ class DesiredModel(_Frozen):
     attributes: dict[str, Any]  # the human view that diffs are computed on
     body: dict[str, Any]  # the translated request, sha256 placeholders for file ids, no identity fields
     cancel_superseded: bool = True
+    prevent_destroy: bool = False
+    moved_from: str | None = None  # the model's previous name (`moved_from:`)
     training: DatasetRef
     validation: DatasetRef | None = None
     cost: CostInfo = CostInfo()
@@ -179,6 +181,16 @@ class CancelChange(_Frozen):
     remaining_usd: float | None = None
 
 
+class MoveChange(_Frozen):
+    """A state record that apply renames (a state-only change: nothing is retrained or sent):
+    `moved_from:` names it, or a new model's fingerprint matches an orphan's."""
+
+    from_name: str
+    to_name: str
+    reason: str  # move_because_moved_from | move_because_fingerprint_matches_orphan
+    fingerprint: str
+
+
 class IntentResolution(_Frozen):
     """A remote write an earlier apply started but never confirmed, and what the remote says of it."""
 
@@ -203,6 +215,7 @@ class PlanSummary(_Frozen):
     adopt: int = 0
     orphan: int = 0
     cancel: int = 0
+    move: int = 0
 
 
 class Plan(_Frozen):
@@ -219,6 +232,7 @@ class Plan(_Frozen):
     files: list[FileChange] = Field(default_factory=list)
     models: list[ModelChange] = Field(default_factory=list)
     cancels: list[CancelChange] = Field(default_factory=list)
+    moves: list[MoveChange] = Field(default_factory=list)
     summary: PlanSummary = PlanSummary()
     cost_usd: float | None = None
     cost_approximate: bool = False

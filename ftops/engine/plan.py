@@ -29,6 +29,7 @@ from ftops.engine.model import (
     IntentResolution,
     ModelAction,
     ModelChange,
+    MoveChange,
     Plan,
     PlanSummary,
     ProviderInfo,
@@ -119,6 +120,9 @@ def build_plan(
     `replace`: models to retrain even though a live job matches (`apply --replace`): a new attempt.
     """
     by_name = {d.name: d for d in desired}
+    moves = plan_moves(desired, state)
+    if moves:
+        state = moved_state(state, moves)
     # Which remote jobs belong to which model: by the identity group of the desired fingerprint or of
     # the fingerprint in state, or by the model name where the provider's identity spells it.
     jobs_by_model: dict[str, list[RemoteJob]] = {}
@@ -135,6 +139,16 @@ def build_plan(
                 name = owners.get(job.group or "") or job.ftops_model
                 if name and job.group:
                     jobs_by_model.setdefault(name, []).append(job)
+
+    # A new model whose fingerprint matches live jobs of an undeclared name the state does not know (a
+    # rename after a lost state or `state rm`): those jobs are its own, adopted, never retrained.
+    for d in sorted(desired, key=lambda m: m.name):
+        if d.name in state.models or jobs_by_model.get(d.name):
+            continue
+        for oname in sorted(set(jobs_by_model) - set(by_name) - set(state.models)):
+            if any(j.ftops_fingerprint == d.fingerprint and j.state.live for j in jobs_by_model[oname]):
+                jobs_by_model[d.name] = jobs_by_model.pop(oname)
+                break
 
     changes: list[ModelChange] = []
     cancels: list[CancelChange] = []
@@ -188,7 +202,8 @@ def build_plan(
         intents=intents,
         project=project, provider=default.type, endpoint=default.endpoint, providers=dict(sorted(providers.items())),
         offline=snapshot is None, state_lineage=state.lineage, state_serial=state.serial,
-        files=files, models=changes, cancels=sorted(cancels, key=lambda c: (c.name, c.job_id)), summary=summary,
+        files=files, models=changes, cancels=sorted(cancels, key=lambda c: (c.name, c.job_id)), moves=moves,
+        summary=summary.model_copy(update={"move": len(moves)}),
         cost_usd=cost, cost_approximate=any(c.cost and c.cost.approximate for c in spending),
         warnings=warnings,
     )
@@ -219,7 +234,12 @@ def _plan_model(d: DesiredModel, state: State, remote: list[RemoteJob], offline:
         source=d.source,
     )
     changes = diff_attributes(rec.spec if rec else None, d.attributes)
-    same_rec = rec is not None and rec.group == d.group and rec.provider == d.provider
+    # A moved record keeps the identity group its jobs carry (the old name's): same fingerprint, same model.
+    groups = {d.group} | ({rec.group} if rec is not None and rec.group and rec.fingerprint == d.fingerprint
+                          and rec.provider == d.provider else set())
+    if rec is None:
+        groups |= {j.group for j in remote if j.group and j.ftops_fingerprint == d.fingerprint}
+    same_rec = rec is not None and rec.group in groups and rec.provider == d.provider
 
     if offline:
         if same_rec and rec is not None and rec.job:
@@ -239,7 +259,7 @@ def _plan_model(d: DesiredModel, state: State, remote: list[RemoteJob], offline:
                                before_fingerprint=rec.fingerprint, changes=changes, **common), []
         return ModelChange(action=ModelAction.CREATE, reason="create_new_model", **common), []
 
-    same = [j for j in remote if j.group == d.group]
+    same = [j for j in remote if j.group in groups]
     live = [j for j in same if j.state.live]
     top_attempt = max([j.attempt or 1 for j in same] + ([rec.attempt] if same_rec and rec else []), default=0)
     cancels: list[CancelChange] = []
@@ -254,6 +274,8 @@ def _plan_model(d: DesiredModel, state: State, remote: list[RemoteJob], offline:
         if force_new:
             return ModelChange(action=ModelAction.RETRY, reason="retry_because_replace_requested",
                                attempt=top_attempt + 1, job_id=job.id, status=job.status, **common), cancels
+        if job.group and job.group != d.group:
+            common["group"] = job.group  # recorded as the group its job carries (a moved model)
         known = rec is not None and rec.job is not None and rec.job.job_id == job.id
         # Only metadata can differ here (it is outside the fingerprint): recorded, never retrained.
         reason = ("adopt_remote_job_with_fingerprint" if not known else
@@ -336,3 +358,35 @@ def restrict_plan(plan: Plan, targets: frozenset[str]) -> Plan:
     return plan.model_copy(update={
         "models": models, "files": files, "cancels": cancels, "summary": summary, "cost_usd": cost,
         "cost_approximate": any(c.cost and c.cost.approximate for c in spending)})
+
+
+def plan_moves(desired: list[DesiredModel], state: State) -> list[MoveChange]:
+    """State records to rename: a model's `moved_from:` names an undeclared record, or (without it) a new
+    model's fingerprint matches an orphan's on the same provider -- never retrained under a new name."""
+    declared = {d.name for d in desired}
+    orphans = {n: r for n, r in state.models.items() if n not in declared}
+    out: list[MoveChange] = []
+    for d in sorted(desired, key=lambda m: m.name):
+        if d.name in state.models:
+            continue
+        if d.moved_from and d.moved_from in orphans:
+            out.append(MoveChange(from_name=d.moved_from, to_name=d.name, reason="move_because_moved_from",
+                                  fingerprint=orphans.pop(d.moved_from).fingerprint))
+            continue
+        match = next((n for n, r in sorted(orphans.items())
+                      if r.fingerprint == d.fingerprint and r.provider == d.provider), None)
+        if match is not None:
+            orphans.pop(match)
+            out.append(MoveChange(from_name=match, to_name=d.name, reason="move_because_fingerprint_matches_orphan",
+                                  fingerprint=d.fingerprint))
+    return out
+
+
+def moved_state(state: State, moves: list[MoveChange]) -> State:
+    """A copy of `state` with the moved records renamed (apply does the same to the real state)."""
+    out = state.model_copy(deep=True)
+    for mv in moves:
+        rec = out.models.pop(mv.from_name)
+        rec.name = mv.to_name
+        out.models[mv.to_name] = rec
+    return out

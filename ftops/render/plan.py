@@ -114,6 +114,8 @@ def summary_line(doc: dict[str, Any]) -> str:
         parts.append(f"{s['orphan']} orphaned")
     if s.get("cancel"):
         parts.append(f"{s['cancel']} to cancel")
+    if s.get("move"):
+        parts.append(f"{s['move']} to move")
     line = "Plan: " + ", ".join(parts) + "."
     if s["create"] + s["replace"] + s["retry"]:
         line += f" Estimated cost: {money(doc['cost_usd'], doc['cost_approximate'])}."
@@ -214,6 +216,12 @@ def plan_text(plan: Plan, style: Style = plain) -> str:
                        + (f" ({cost['note']})" if cost.get("note") else ""))
     if not doc["models"]:
         out.append("  (no models declared)")
+    if doc.get("moves"):
+        out.append("")
+        out.append("Moves (state only; nothing is retrained):")
+        for mv in doc["moves"]:
+            out.append(style(f"    -> models.{mv['from_name']} moves to models.{mv['to_name']} ({mv['reason']})",
+                             fg="cyan"))
     if doc.get("cancels"):
         out.append("")
         out.append("Jobs to cancel (cannot be undone; finished models are never touched):")

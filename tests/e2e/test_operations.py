@@ -178,3 +178,44 @@ def test_a_failing_expectation_fails_the_test_command(project: Project) -> None:
     assert project.ftops("apply", "--auto-approve", "--wait", "--interval", "0.05", "--target", "support-bot").code == 1
     r = project.ftops("test", "support-bot")
     assert r.code == 1 and "does not contain 'no such words'" in r.out
+
+
+def _rename(p: Project, old: str, new: str, moved_from: bool) -> None:
+    text = p.config.read_text().replace(f"  {old}:\n", f"  {new}:\n" + (f"    moved_from: {old}\n" if moved_from else ""), 1)
+    p.config.write_text(text)
+
+
+def test_a_renamed_model_is_moved_not_retrained(project: Project) -> None:
+    assert project.ftops("apply", "--auto-approve").code == 0
+    # support-bot-large has no seed: the seed derived from its old name stays with it
+    _rename(project, "support-bot-large", "large-bot", moved_from=True)
+    plan = project.ftops("plan", "--json").json()
+    assert plan["summary"]["create"] == plan["summary"]["replace"] == plan["summary"]["orphan"] == 0
+    assert [(m["from_name"], m["to_name"]) for m in plan["moves"]] == [("support-bot-large", "large-bot")]
+    assert "models.support-bot-large moves to models.large-bot" in project.ftops("plan").out
+    assert project.ftops("apply", "--auto-approve").code == 0
+    assert project.job_count() == 2
+    assert set(_state(project)["models"]) == {"support-bot", "large-bot"}
+    r = project.ftops("plan", "--detailed-exitcode")
+    assert r.code == 0 and "No changes." in r.out, r.out
+    # without moved_from: the fingerprint matches the orphan's, and the plan proposes the move
+    _rename(project, "support-bot", "helpdesk-bot", moved_from=False)
+    plan = project.ftops("plan", "--json").json()
+    assert [m["reason"] for m in plan["moves"]] == ["move_because_fingerprint_matches_orphan"]
+    assert plan["summary"]["create"] == 0
+    assert project.ftops("apply", "--auto-approve").code == 0 and project.job_count() == 2
+
+
+def test_state_list_show_mv_rm(project: Project) -> None:
+    assert project.ftops("apply", "--auto-approve").code == 0
+    rows = project.ftops("state", "list", "--json").json()["models"]
+    assert [r["model"] for r in rows] == ["support-bot", "support-bot-large"]
+    assert project.ftops("state", "show", "support-bot").json()["name"] == "support-bot"
+    _rename(project, "support-bot", "helpdesk-bot", moved_from=False)
+    assert project.ftops("state", "mv", "support-bot", "helpdesk-bot").code == 0
+    assert project.ftops("plan", "--detailed-exitcode").code == 0
+    assert project.ftops("state", "rm", "helpdesk-bot").code == 0
+    plan = project.ftops("plan", "--json").json()  # forgotten, then adopted again: nothing was deleted
+    assert [m["action"] for m in plan["models"] if m["name"] == "helpdesk-bot"] == ["adopt"]
+    assert plan["summary"]["create"] == plan["summary"]["orphan"] == 0
+    assert project.ftops("state", "rm", "nope").code == 1
