@@ -377,16 +377,18 @@ def validate(c: Ctx, as_json: bool) -> None:
               help="Plan only this model and what it depends on (repeatable).")
 @click.option("--replace", "replaces", multiple=True, metavar="NAME",
               help="Plan a retrain of this model: same data and seed, a new job (repeatable).")
+@click.option("--prune", is_flag=True, help="Also plan deleting orphans' jobs and models, older fine-tuned models "
+                                          "and unused uploaded files.")
 @pass_ctx
 def plan(c: Ctx, as_json: bool, markdown: bool, detailed_exitcode: bool, out: Path | None, offline: bool,
-         targets: tuple[str, ...], replaces: tuple[str, ...]) -> None:
+         targets: tuple[str, ...], replaces: tuple[str, ...], prune: bool) -> None:
     """Show what apply would upload, create or replace, and what it will cost."""
     from ftops.render import plan_json, plan_markdown, plan_text
     from ftops.state import write_private_file
 
     ws = c.workspace()
     try:
-        res = ws.plan(offline=offline, target=frozenset(targets), replace=frozenset(replaces))
+        res = ws.plan(offline=offline, target=frozenset(targets), replace=frozenset(replaces), prune=prune)
     finally:
         ws.close()
     relevant = _relevant_warnings(res)
@@ -488,11 +490,12 @@ class _CliHooks:
 @click.option("--wait", is_flag=True, help="Follow the jobs this apply started until they end; exit 1 if one "
                                           "failed; then run their `tests:`.")
 @click.option("--interval", type=NUMBER, default=2.0, show_default=True, help="Seconds between polls (--wait).")
+@click.option("--prune", is_flag=True, help="Also delete what `plan --prune` shows.")
 @json_option(help="Print the result as JSON.")
 @pass_ctx
 def apply(c: Ctx, plan_file: Path | None, auto_approve: bool, max_cost: float | None, max_wait: float,
           lock_timeout: float, targets: tuple[str, ...], replaces: tuple[str, ...], wait: bool, interval: float,
-          as_json: bool) -> None:
+          prune: bool, as_json: bool, destroy: frozenset[str] | None = None) -> None:
     """Upload changed datasets and create missing jobs, then save the state."""
     from ftops.engine.apply import Executor
     from ftops.engine.model import Plan
@@ -503,7 +506,8 @@ def apply(c: Ctx, plan_file: Path | None, auto_approve: bool, max_cost: float | 
     root = ws.root
     with locked(root, "apply", timeout=lock_timeout):
         try:
-            res = ws.plan(target=frozenset(targets), replace=frozenset(replaces))
+            res = ws.plan(target=frozenset(targets), replace=frozenset(replaces), prune=prune or bool(
+                plan_file and load_saved_plan(plan_file).deletes), destroy=destroy)
             plan_ = res.plan
             if plan_file is not None:
                 saved = load_saved_plan(plan_file)
@@ -564,10 +568,23 @@ def apply(c: Ctx, plan_file: Path | None, auto_approve: bool, max_cost: float | 
         _echo_json(result)
 
 
+@cli.command()
+@click.option("--target", "targets", multiple=True, metavar="NAME", help="Destroy only this model (repeatable).")
+@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation (required without a TTY).")
+@json_option(help="Print the result as JSON.")
+@click.pass_context
+def destroy(ctx: click.Context, targets: tuple[str, ...], auto_approve: bool, as_json: bool) -> None:
+    """Delete what ftops manages in this project (cancel jobs, delete fine-tuned models and uploaded
+    files), after showing it and asking; `lifecycle.prevent_destroy` blocks it."""
+    ctx.invoke(apply, auto_approve=auto_approve, as_json=as_json, destroy=frozenset(targets),
+               plan_file=None, max_cost=None, max_wait=60.0, lock_timeout=0.0, targets=(), replaces=(),
+               wait=False, interval=2.0, prune=False)
+
+
 def _check_saved_plan(saved: Any, fresh: Any) -> None:
     def essence(p: Any) -> Any:
         return ([(f.sha256, f.action.value) for f in p.files],
-                [(m.name, m.action.value, m.fingerprint) for m in p.models])
+                [(m.name, m.action.value, m.fingerprint) for m in p.models], [(k.kind, k.id) for k in p.deletes])
 
     # No state file yet means no lineage yet: two plans from nothing share serial 0.
     same_lineage = saved.state_lineage == fresh.state_lineage or saved.state_serial == fresh.state_serial == 0

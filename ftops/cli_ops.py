@@ -611,8 +611,11 @@ def model_tests(ws: Any, names: list[str] | None, *, record: bool = False, expli
                                    address=f"models.{n}"))
         prov = ws.provider(rec.provider)
         ft = good.fine_tuned_model
-        results += call(prov, "answer chat messages (inference)",
-                        lambda p=prov, m=n, f=ft: run_tests(p, m, f, declared[m].tests, root=ws.root, record=record))
+
+        def one(p: Any = prov, m: str = n, f: str = ft) -> list[Any]:
+            return run_tests(p, m, f, declared[m].tests, root=ws.root, record=record)
+
+        results += call(prov, "answer chat messages (inference)", one)
     return results
 
 

@@ -20,7 +20,7 @@ from ftops.diagnostics import FtopsError, error
 from ftops.engine.desired import DesiredSet, build_desired
 from ftops.engine.hooks import Hooks
 from ftops.engine.model import Plan, ProviderInfo, RemoteSnapshot
-from ftops.engine.plan import build_plan, restrict_plan
+from ftops.engine.plan import build_plan, plan_deletes, restrict_plan
 from ftops.engine.refresh import refresh
 from ftops.providers import Provider, ProviderError
 from ftops.state import STATE_DIR, State, StateStore
@@ -263,7 +263,8 @@ class Workspace:
         return out
 
     def plan(self, *, offline: bool = False, replace: frozenset[str] = frozenset(),
-             target: frozenset[str] = frozenset()) -> PlanResult:
+             target: frozenset[str] = frozenset(), prune: bool = False,
+             destroy: frozenset[str] | None = None) -> PlanResult:
         """Desired models (local disk only), then refresh (reads), then the pure plan.
 
         Any declaration or dataset error stops here, before the first request: fail before spending.
@@ -281,6 +282,8 @@ class Workspace:
                   (self.providers() if not offline else self._translators()).items() if n in self.provider_names()}
         plan = build_plan(desired.models, state, snapshot, project=self.project, providers=self.provider_infos(),
                           job_creates_per_hour=limits, replace=replace)
+        if prune or destroy is not None:
+            plan = self._with_deletes(plan, desired, state, snapshot, destroy)
         if target:
             plan = restrict_plan(plan, target)
         if not offline:
@@ -289,6 +292,40 @@ class Workspace:
         if closing:
             plan = plan.model_copy(update={"warnings": [*plan.warnings, closing]})
         return PlanResult(plan, desired, state, snapshot)
+
+    def _with_deletes(self, plan: Plan, desired: DesiredSet, state: State, snapshot: RemoteSnapshot | None,
+                      destroy: frozenset[str] | None) -> Plan:
+        """Add what `--prune` (or `destroy`: these models, or all when empty) deletes; any deletion of a
+        model with `lifecycle.prevent_destroy` fails the plan, naming the model."""
+        names = frozenset(destroy or {d.name for d in desired.models}) if destroy is not None else frozenset()
+        deletes = plan_deletes(plan, desired.models, state, snapshot, destroy=names)
+        if destroy:
+            deletes = [k for k in deletes if k.name in names or (k.kind == "file" and not destroy)]
+        if snapshot is not None:  # a fine-tuned model already deleted is not offered again (one list per provider)
+            existing: dict[str, set[str] | None] = {}
+            for pname in sorted({k.provider for k in deletes if k.kind == "model"}):
+                try:
+                    ids = {m.id for m in self.provider(pname).list_models()}
+                except (ProviderError, NotImplementedError):
+                    ids = set()
+                existing[pname] = ids or None  # an empty list: the provider lists no models; keep the record
+            deletes = [k for k in deletes if k.kind != "model" or existing.get(k.provider) is None
+                       or k.id in (existing[k.provider] or set())]
+        protected = {d.name for d in desired.models if d.prevent_destroy} | {
+            n for n, r in state.models.items() if r.prevent_destroy and n not in self.loaded.config.models}
+        blocked = sorted({k.name for k in deletes if k.name in protected})
+        if blocked:
+            raise FtopsError([error(
+                "plan.prevent_destroy", f"the plan would delete models.{n}, which has lifecycle.prevent_destroy",
+                "nothing was sent. A protected model's fine-tuned models and jobs are never deleted or cancelled by "
+                "--prune or destroy.", range=self.loaded.range_of("models", n, "lifecycle")
+                if n in self.loaded.config.models else None,
+                hint="set `lifecycle: {prevent_destroy: false}` first if you really mean it, or leave out --prune",
+                address=f"models.{n}") for n in blocked])
+        if destroy is not None:
+            plan = restrict_plan(plan, frozenset())  # destroy creates, uploads and cancels nothing else
+        return plan.model_copy(update={"deletes": deletes,
+                                       "summary": plan.summary.model_copy(update={"delete": len(deletes)})})
 
     def check_model_names(self, names: frozenset[str]) -> None:
         """Every name given on the command line (`--target`, `--replace`) is a declared model."""

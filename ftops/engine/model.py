@@ -161,6 +161,7 @@ class ModelChange(_Frozen):
     datasets: list[str] = Field(default_factory=list)  # sha256 of the files the job needs
     cost: CostInfo | None = None
     source: str = ""
+    prevent_destroy: bool = False
 
     @property
     def address(self) -> str:
@@ -191,6 +192,22 @@ class MoveChange(_Frozen):
     fingerprint: str
 
 
+class DeleteChange(_Frozen):
+    """Something `--prune`/`destroy` deletes, shown before anything happens. `kind` is generic so other
+    remote objects (deployments) slot in: job (cancelled), model (a fine-tuned model), file."""
+
+    kind: str
+    name: str = ""  # the model it belongs to ("" for a dataset file)
+    provider: str = "default"
+    id: str
+    status: str | None = None
+    reason: str  # delete_orphan | delete_superseded_model | delete_unused_file | destroy
+
+    @property
+    def address(self) -> str:
+        return f"models.{self.name}" if self.name else f"files.{self.id}"
+
+
 class IntentResolution(_Frozen):
     """A remote write an earlier apply started but never confirmed, and what the remote says of it."""
 
@@ -216,6 +233,7 @@ class PlanSummary(_Frozen):
     orphan: int = 0
     cancel: int = 0
     move: int = 0
+    delete: int = 0
 
 
 class Plan(_Frozen):
@@ -233,6 +251,7 @@ class Plan(_Frozen):
     models: list[ModelChange] = Field(default_factory=list)
     cancels: list[CancelChange] = Field(default_factory=list)
     moves: list[MoveChange] = Field(default_factory=list)
+    deletes: list[DeleteChange] = Field(default_factory=list)
     summary: PlanSummary = PlanSummary()
     cost_usd: float | None = None
     cost_approximate: bool = False
@@ -243,7 +262,7 @@ class Plan(_Frozen):
     def has_changes(self) -> bool:
         """Remote changes only: adoption and orphans write state, not the provider."""
         s = self.summary
-        return bool(s.upload or s.create or s.replace or s.retry or s.cancel)
+        return bool(s.upload or s.create or s.replace or s.retry or s.cancel or s.delete)
 
     def model(self, name: str) -> ModelChange | None:
         return next((m for m in self.models if m.name == name), None)

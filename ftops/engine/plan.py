@@ -28,6 +28,7 @@ from ftops.engine.model import (
     FileChange,
     IntentResolution,
     ModelAction,
+    DeleteChange,
     ModelChange,
     MoveChange,
     Plan,
@@ -231,7 +232,7 @@ def _plan_model(d: DesiredModel, state: State, remote: list[RemoteJob], offline:
     common: dict[str, Any] = dict(
         name=d.name, provider=d.provider, fingerprint=d.fingerprint, group=d.group, seed=d.seed,
         attributes=d.attributes, body=d.body, datasets=[ds.sha256 for ds in d.datasets], cost=d.cost,
-        source=d.source,
+        source=d.source, prevent_destroy=d.prevent_destroy,
     )
     changes = diff_attributes(rec.spec if rec else None, d.attributes)
     # A moved record keeps the identity group its jobs carry (the old name's): same fingerprint, same model.
@@ -389,4 +390,60 @@ def moved_state(state: State, moves: list[MoveChange]) -> State:
         rec = out.models.pop(mv.from_name)
         rec.name = mv.to_name
         out.models[mv.to_name] = rec
+    return out
+
+
+def plan_deletes(plan: Plan, desired: list[DesiredModel], state: State, snapshot: RemoteSnapshot | None, *,
+                 destroy: frozenset[str] = frozenset()) -> list[DeleteChange]:
+    """What `--prune` deletes: for each orphan (and each model in `destroy`) cancel its unfinished jobs and
+    delete its fine-tuned models; older fine-tuned models of declared models (never the last succeeded
+    one, which `output` hands out); uploaded files no remaining declared model uses."""
+    remote = {j.id: j for j in (snapshot.jobs if snapshot is not None else [])}
+    gone = {m.name for m in plan.models if m.action is ModelAction.ORPHAN} | set(destroy)
+    out: list[DeleteChange] = []
+    for name in sorted(set(state.models) | gone):
+        rec = state.models.get(name)
+        jobs = [j for j in ([rec.job] if rec and rec.job else []) + (list(rec.history) if rec else [])]
+        extra = [j for j in remote.values() if j.ftops_model == name and j.id not in {r.job_id for r in jobs}]
+        keep = None
+        if name not in gone:
+            ok = [j for j in jobs if j.fine_tuned_model and record_state(j) is JobState.SUCCEEDED]
+            keep = ok[0].job_id if ok and rec and rec.job and ok[0].job_id == rec.job.job_id else (
+                max(ok, key=lambda j: (j.finished_at or 0, j.job_id)).job_id if ok else None)
+        pname = rec.provider if rec else "default"
+        seen_models: set[str] = set()
+        for j in jobs:
+            fresh = remote.get(j.job_id)
+            st = fresh.state if fresh is not None else record_state(j)
+            ftm = fresh.fine_tuned_model if fresh is not None else j.fine_tuned_model
+            if name in gone and not st.terminal:
+                out.append(DeleteChange(kind="job", name=name, provider=pname, id=j.job_id,
+                                        status=fresh.status if fresh else j.status,
+                                        reason="destroy" if name in destroy else "delete_orphan"))
+            if ftm and j.job_id != keep and ftm not in seen_models and (name in gone or st is JobState.SUCCEEDED):
+                seen_models.add(ftm)
+                reason = "destroy" if name in destroy else "delete_orphan" if name in gone else "delete_superseded_model"
+                out.append(DeleteChange(kind="model", name=name, provider=pname, id=ftm, reason=reason))
+        for rj in extra:
+            if name in gone and not rj.state.terminal:
+                out.append(DeleteChange(kind="job", name=name, provider=pname, id=rj.id, status=rj.status,
+                                        reason="destroy" if name in destroy else "delete_orphan"))
+            if name in gone and rj.fine_tuned_model and rj.fine_tuned_model not in seen_models:
+                seen_models.add(rj.fine_tuned_model)
+                out.append(DeleteChange(kind="model", name=name, provider=pname, id=rj.fine_tuned_model,
+                                        reason="destroy" if name in destroy else "delete_orphan"))
+    used = {(d.provider, ds.sha256) for d in desired if d.name not in destroy for ds in d.datasets}
+    files: dict[tuple[str, str], str] = {}
+    for f in state.files.values():
+        files[(f.provider, f.file_id)] = f.sha256
+    if snapshot is not None:
+        for pname, ps in snapshot.providers.items():
+            for rf in ps.files:
+                if rf.sha256 and rf.usable:
+                    files[(pname, rf.id)] = rf.sha256
+        live_ids = {(pname, rf.id) for pname, ps in snapshot.providers.items() for rf in ps.files if rf.usable}
+        files = {k: v for k, v in files.items() if k in live_ids}
+    for (pname, file_id), sha in sorted(files.items()):
+        if (pname, sha) not in used:
+            out.append(DeleteChange(kind="file", provider=pname, id=file_id, reason="delete_unused_file"))
     return out

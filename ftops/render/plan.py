@@ -41,6 +41,9 @@ def plan_json(plan: Plan) -> dict[str, Any]:
             # A replace deletes nothing: the old fine-tuned model stays and stays in history.
             m["replaces"] = {"fingerprint": m.get("before_fingerprint")}
             m["replace_paths"] = sorted({c["path"].split(".")[0] for c in m["changes"]})
+    for k in doc.get("deletes") or []:
+        k["actions"] = ["delete"]
+        k["address"] = f"models.{k['name']}" if k["name"] else f"files.{k['id']}"
     doc["has_changes"] = plan.has_changes
     return doc
 
@@ -114,6 +117,8 @@ def summary_line(doc: dict[str, Any]) -> str:
         parts.append(f"{s['orphan']} orphaned")
     if s.get("cancel"):
         parts.append(f"{s['cancel']} to cancel")
+    if s.get("delete"):
+        parts.append(f"{s['delete']} to delete")
     if s.get("move"):
         parts.append(f"{s['move']} to move")
     line = "Plan: " + ", ".join(parts) + "."
@@ -216,6 +221,13 @@ def plan_text(plan: Plan, style: Style = plain) -> str:
                        + (f" ({cost['note']})" if cost.get("note") else ""))
     if not doc["models"]:
         out.append("  (no models declared)")
+    if doc.get("deletes"):
+        out.append("")
+        out.append("To delete (--prune / destroy; cannot be undone):")
+        for k in doc["deletes"]:
+            verb = "cancel job" if k["kind"] == "job" else f"delete {k['kind']}"
+            out.append(style(f"    - {verb} {k['id']}" + (f" of models.{k['name']}" if k["name"] else "")
+                             + f" ({k['reason']})", fg="red"))
     if doc.get("moves"):
         out.append("")
         out.append("Moves (state only; nothing is retrained):")

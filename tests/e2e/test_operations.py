@@ -219,3 +219,31 @@ def test_state_list_show_mv_rm(project: Project) -> None:
     assert [m["action"] for m in plan["models"] if m["name"] == "helpdesk-bot"] == ["adopt"]
     assert plan["summary"]["create"] == plan["summary"]["orphan"] == 0
     assert project.ftops("state", "rm", "nope").code == 1
+
+
+def test_prune_deletes_exactly_what_it_showed_and_prevent_destroy_blocks(project: Project) -> None:
+    assert project.ftops("apply", "--auto-approve", "--wait", "--interval", "0.05").code == 0
+    text = project.config.read_text()
+    project.config.write_text(text[: text.index("  support-bot-large:")])
+    assert project.ftops("plan", "--json").json()["summary"]["orphan"] == 1  # kept; nothing deleted
+    plan = project.ftops("plan", "--prune", "--json").json()
+    shown = {(k["kind"], k["id"]) for k in plan["deletes"]}
+    assert all(k["actions"] == ["delete"] for k in plan["deletes"])
+    assert {kind for kind, _ in shown} == {"model"}  # the orphan's model; both files are still used
+    assert "support-bot-large" in {k["name"] for k in plan["deletes"]}
+    models_before = project.remote("select count(*) from models where deleted = 0")[0][0]
+    r = project.ftops("apply", "--auto-approve", "--prune")
+    assert r.code == 0, r.err
+    assert project.remote("select count(*) from models where deleted = 0")[0][0] == models_before - 1
+    assert "support-bot-large" not in _state(project)["models"]
+    assert project.ftops("plan", "--prune", "--json").json()["deletes"] == []
+    # prevent_destroy: any plan that would delete the model fails, naming it
+    project.edit("    seed: 42\n", "    seed: 42\n    lifecycle: {prevent_destroy: true}\n")
+    assert project.ftops("apply", "--auto-approve").code == 0
+    r = project.ftops("destroy", "--auto-approve")
+    assert r.code == 1 and "error[plan.prevent_destroy]" in r.err and "models.support-bot" in r.err
+    project.edit("prevent_destroy: true", "prevent_destroy: false")
+    r = project.ftops("destroy", "--auto-approve")
+    assert r.code == 0, r.err
+    assert project.remote("select count(*) from models where deleted = 0 and id like 'ft:%'")[0][0] == 0
+    assert project.file_count() == 0 and _state(project)["models"] == {}
