@@ -377,10 +377,15 @@ def validate(c: Ctx, as_json: bool) -> None:
 @click.option("--offline", is_flag=True, help="Plan from the state file alone; no request is sent.")
 @click.option("--state", "state_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Plan from this state snapshot (`ftops state pull` output) instead of the configured backend.")
-@click.option("--prune", is_flag=True, help="Delete deployments no declaration wants (not under prevent_destroy).")
+@click.option("--target", "targets", multiple=True, metavar="NAME",
+              help="Plan only this model and what it depends on (repeatable).")
+@click.option("--replace", "replaces", multiple=True, metavar="NAME",
+              help="Plan a retrain of this model: same data and seed, a new job (repeatable).")
+@click.option("--prune", is_flag=True, help="Also plan deleting orphans' jobs and models, older fine-tuned models, "
+                                          "unused uploaded files and deployments no declaration wants.")
 @pass_ctx
 def plan(c: Ctx, as_json: bool, markdown: bool, detailed_exitcode: bool, out: Path | None, offline: bool,
-         state_file: Path | None, prune: bool) -> None:
+         state_file: Path | None, targets: tuple[str, ...], replaces: tuple[str, ...], prune: bool) -> None:
     """Show what apply would upload, create or replace, and what it will cost."""
     from ftops.render import plan_json, plan_markdown, plan_text
     from ftops.state import LocalBackend, write_private_file
@@ -389,7 +394,7 @@ def plan(c: Ctx, as_json: bool, markdown: bool, detailed_exitcode: bool, out: Pa
     if state_file is not None:
         ws.__dict__["store"] = LocalBackend(state_file.resolve())  # read-only here: plan never saves
     try:
-        res = ws.plan(offline=offline, prune=prune)
+        res = ws.plan(offline=offline, target=frozenset(targets), replace=frozenset(replaces), prune=prune)
     finally:
         ws.close()
     relevant = _relevant_warnings(res)
@@ -527,11 +532,20 @@ class _CliHooks:
               help="Longest rate-limit wait (s) before stopping cleanly.")
 @click.option("--lock-timeout", type=_DURATION, default="0",
               help="Wait up to this long for another run's lock: seconds, or 30s, 5m, 1h.")
+@click.option("--target", "targets", multiple=True, metavar="NAME",
+              help="Apply only this model and what it depends on (repeatable).")
+@click.option("--replace", "replaces", multiple=True, metavar="NAME",
+              help="Retrain this model with the same data and seed: a new job, history kept (repeatable).")
+@click.option("--wait", is_flag=True, help="Follow the jobs this apply started until they end; exit 1 if one "
+                                          "failed; then run their `tests:`.")
+@click.option("--interval", type=NUMBER, default=2.0, show_default=True, help="Seconds between polls (--wait).")
+@click.option("--prune", is_flag=True, help="Also delete what `plan --prune` shows.")
 @json_option(help="Print the result as JSON.")
 @click.option("--prune", is_flag=True, help="Delete deployments no declaration wants (not under prevent_destroy).")
 @pass_ctx
 def apply(c: Ctx, plan_file: Path | None, auto_approve: bool, max_cost: float | None, max_wait: float,
-          lock_timeout: float, as_json: bool, prune: bool) -> None:
+          lock_timeout: float, targets: tuple[str, ...], replaces: tuple[str, ...], wait: bool, interval: float,
+          prune: bool, as_json: bool, destroy: frozenset[str] | None = None) -> None:
     """Upload changed datasets and create missing jobs, then save the state."""
     from ftops.engine.apply import Executor
     from ftops.engine.model import Plan
@@ -543,7 +557,8 @@ def apply(c: Ctx, plan_file: Path | None, auto_approve: bool, max_cost: float | 
     ex: Any = None
     with _naming_actions(lambda: ex), store.locked("apply", timeout=lock_timeout, on_wait=_say_waiting(store)):
         try:
-            res = ws.plan(prune=prune)
+            res = ws.plan(target=frozenset(targets), replace=frozenset(replaces), prune=prune or bool(
+                plan_file and load_saved_plan(plan_file).deletes), destroy=destroy)
             plan_ = res.plan
             if plan_file is not None:
                 saved = load_saved_plan(plan_file)
@@ -591,48 +606,58 @@ def apply(c: Ctx, plan_file: Path | None, auto_approve: bool, max_cost: float | 
             ws.close()
     store.close()
     s = plan_.summary
-    result = {"uploaded": len(ex.uploaded), "created": len(ex.created), "adopted": s.adopt,
-              "state_serial": ex.state.serial, "plan": plan_json(plan_),
-              "diagnostics": [d.to_json() for d in relevant]}
-    if as_json:
-        _echo_json(result)
-    else:
+    result: dict[str, Any] = {"uploaded": len(ex.uploaded), "created": len(ex.created), "adopted": s.adopt,
+                              "state_serial": ex.state.serial, "plan": plan_json(plan_),
+                              "diagnostics": [d.to_json() for d in relevant]}
+    if not as_json:
         click.echo(c.style(f"Apply complete: {len(ex.uploaded)} uploaded, {len(ex.created)} created"
                            f"{f', {s.adopt} adopted' if s.adopt else ''}. State serial {ex.state.serial}.",
                            bold=True))
+    if wait:
+        from ftops.cli_ops import wait_after_apply
+
+        started = {m.name for m in plan_.models if m.action.creates_job}
+        wait_after_apply(c, ws, started, result, as_json=as_json, interval=interval, lock_timeout=lock_timeout)
+    if as_json:
+        _echo_json(result)
+
+
+@cli.command()
+@click.option("--target", "targets", multiple=True, metavar="NAME", help="Destroy only this model (repeatable).")
+@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation (required without a TTY).")
+@json_option(help="Print the result as JSON.")
+@click.pass_context
+def destroy(ctx: click.Context, targets: tuple[str, ...], auto_approve: bool, as_json: bool) -> None:
+    """Delete what ftops manages in this project (cancel jobs, delete fine-tuned models and uploaded
+    files), after showing it and asking; `lifecycle.prevent_destroy` blocks it."""
+    ctx.invoke(apply, auto_approve=auto_approve, as_json=as_json, destroy=frozenset(targets),
+               plan_file=None, max_cost=None, max_wait=60.0, lock_timeout=0.0, targets=(), replaces=(),
+               wait=False, interval=2.0, prune=False)
 
 
 # ---------------------------------------------------------------------- state views
 
 
-def _refreshed_state(ws: Any, offline: bool) -> Any:
-    """State with job statuses refreshed from the provider (saved when the lock is free)."""
-    from ftops.engine.apply import refresh_job_records
-
-    state = ws.load_state()
-    if offline or not state.models:
-        return state
-    snap = ws.snapshot(state)
-    if refresh_job_records(state, snap):
-        try:
-            with ws.store.locked("status"):
-                state = ws.store.save(state)
-        except FtopsError:
-            pass  # another run holds the lock; show fresh data without saving
-    return state
-
-
 @cli.command()
 @click.argument("plan_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @json_option()
+@click.option("--offline", is_flag=True, help="The state file as written (no job status is refreshed).")
 @pass_ctx
-def show(c: Ctx, plan_file: Path | None, as_json: bool) -> None:
-    """Print the state file (what ftops knows it created), or a plan saved with `plan --out PLAN_FILE`."""
+def show(c: Ctx, plan_file: Path | None, as_json: bool, offline: bool) -> None:
+    """Print the state (what ftops knows it created, job statuses refreshed for display; nothing is
+    written), or a plan saved with `plan --out PLAN_FILE`."""
     if plan_file is not None:
         _show_plan(c, plan_file, as_json)
         return
+    from ftops.engine.operate import refresh_history
+
     ws = c.workspace()
-    state = ws.store.load()
+    state = ws.load_state()
+    if not offline and state.models:
+        try:
+            refresh_history(state, {j.id: j for j in ws.snapshot(state).jobs})
+        finally:
+            ws.close()
     if as_json:
         _echo_json(state.model_dump(mode="json"))
         return
@@ -685,118 +710,6 @@ def _show_plan(c: Ctx, path: Path, as_json: bool) -> None:
     click.echo(f"saved plan {path} · built from state serial {saved.state_serial} · lineage "
                f"{saved.state_lineage or '-'} · apply it with `ftops apply {path}`\n")
     click.echo(plan_text(saved, c.style))
-
-
-@cli.command()
-@json_option()
-@click.option("--offline", is_flag=True, help="From the state file only.")
-@pass_ctx
-def status(c: Ctx, as_json: bool, offline: bool) -> None:
-    """A table of models: status, job id, fine-tuned model, trained tokens."""
-    ws = c.workspace()
-    try:
-        state = _refreshed_state(ws, offline)
-    finally:
-        ws.close()
-    rows: list[dict[str, Any]] = []
-    for name in sorted(set(ws.loaded.config.models) | set(state.models)):
-        rec = state.models.get(name)
-        job = rec.job if rec else None
-        rows.append({"model": name, "status": job.status if job else "not created",
-                     "job_id": job.job_id if job else None,
-                     "fine_tuned_model": job.fine_tuned_model if job else None,
-                     "trained_tokens": job.trained_tokens if job else None,
-                     "declared": name in ws.loaded.config.models,
-                     "deployments": sorted(f"{d.deployment_id} ({d.status})" for d in state.deployments.values()
-                                           if d.model == name)})
-    if as_json:
-        _echo_json({"models": rows})
-        return
-    table = [["MODEL", "STATUS", "JOB", "FINE-TUNED MODEL", "TRAINED TOKENS"]]
-    for r in rows:
-        table.append([P(str(cell)) for cell in (
-            r["model"] + ("" if r["declared"] else " (orphan)"), r["status"], r["job_id"] or "-",
-            r["fine_tuned_model"] or "-", f"{r['trained_tokens']:,}" if r["trained_tokens"] else "-")])
-        table += [["", "", "", P(f"deployment {d}"), ""] for d in r["deployments"]]
-    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
-    for i, row in enumerate(table):
-        line = "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
-        click.echo(c.style(line, bold=True) if i == 0 else line)
-
-
-@cli.command()
-@click.argument("name", required=False)
-@json_option()
-@click.option("--offline", is_flag=True, help="From the state file only.")
-@pass_ctx
-def output(c: Ctx, name: str | None, as_json: bool, offline: bool) -> None:
-    """Fine-tuned model ids, for deployment (one model by NAME, or all)."""
-    ws = c.workspace()
-    try:
-        state = _refreshed_state(ws, offline)
-    finally:
-        ws.close()
-    declared = ws.loaded.config.models
-    models = {n: r for n, r in state.models.items() if n in declared}
-    if name is not None:
-        _check_output_name(name, declared, state)
-        rec = models.get(name)
-        if rec is None or rec.job is None or not rec.job.fine_tuned_model:
-            if rec is None or rec.job is None:
-                why, hint = "no job has been created for it yet.", "run `ftops apply` to create it"
-            else:
-                why, hint = f"its job {rec.job.job_id} is {rec.job.status}.", "run `ftops status` to follow it"
-            raise FtopsError(error("output.not_ready", f"{name} has no fine-tuned model yet", why, hint=hint,
-                                   range=ws.loaded.range_of("models", name), address=f"models.{name}"))
-        if as_json:
-            _echo_json({"name": name, "fine_tuned_model": rec.job.fine_tuned_model, "job_id": rec.job.job_id,
-                        **_endpoint(state, name, rec)})
-        else:
-            click.echo(P(_endpoint(state, name, rec)["endpoint"] or rec.job.fine_tuned_model))
-        return
-    doc = {n: {"fine_tuned_model": r.job.fine_tuned_model if r.job else None,
-               "status": r.job.status if r.job else None, "job_id": r.job.job_id if r.job else None,
-               **_endpoint(state, n, r)}
-           for n, r in sorted(models.items())}
-    if as_json:
-        _echo_json(doc)
-    else:
-        for n, v in doc.items():
-            click.echo(P(f"{n} = {v['fine_tuned_model'] or '(' + str(v['status']) + ')'}"))
-
-
-def _endpoint(state: Any, name: str, rec: Any) -> dict[str, Any]:
-    """The id to call (the deployment serving the current fine-tuned model, else that model), the job still
-    running (if any), and the deployments kept for superseded fingerprints (until `--prune`)."""
-    job = rec.job
-    ft = job.fine_tuned_model if job else None
-    deps = [d for d in state.deployments.values() if d.model == name]
-    current = next((d for d in deps if ft and d.model_id == ft), None)
-    pending = job.job_id if job is not None and job.state not in ("succeeded", "failed", "cancelled") else None
-    return {"endpoint": current.endpoint if current else ft, "pending_job": pending,
-            "deployment": current.deployment_id if current else None,
-            "kept_deployments": sorted(d.deployment_id for d in deps if d is not current)}
-
-
-def _check_output_name(name: str, declared: Any, state: Any) -> None:
-    """`output NAME` for a name ftops.yaml does not declare: say whether it is an orphan or unknown."""
-    from ftops.diagnostics import did_you_mean
-
-    if name in declared:
-        return
-    rec = state.models.get(name)
-    if rec is not None:
-        job = rec.job
-        had = (f" Its last job {job.job_id} is {job.status}" + (f" and trained {job.fine_tuned_model}" if
-               job.fine_tuned_model else "") + "." if job else "")
-        raise FtopsError(error(
-            "output.not_declared", f"{name} is no longer declared in ftops.yaml",
-            f"It is an orphan: ftops keeps what it created but hands out ids only for declared models.{had}",
-            hint=f"declare `{name}` again to use it, or read `ftops show`", address=f"models.{name}"))
-    raise FtopsError(error(
-        "output.unknown_model", f"no model named {name}",
-        "Declared models: " + (", ".join(sorted(declared)) or "none") + ".",
-        hint=did_you_mean(name, declared) or "run `ftops output` to list them", address=f"models.{name}"))
 
 
 # ---------------------------------------------------------------------- dataset / sandbox
@@ -943,6 +856,19 @@ def state_migrate(c: Ctx, to: str, url_env: str, key: str | None, bucket: str | 
     click.echo(f"Copied state serial {state.serial} (lineage {state.lineage}, {len(state.models)} model(s), "
                f"{len(state.files)} file(s)) from {source.location} to {target.location}.\n"
                f"Now set `state: backend: {to}` in ftops.yaml; the source was left as it was.")
+
+
+def _register_operations() -> None:
+    from types import SimpleNamespace
+
+    from ftops.cli_ops import register
+
+    register(cli, SimpleNamespace(json_option=json_option, echo_json=_echo_json,
+                                  dumps_line=lambda doc: json.dumps(doc, sort_keys=True, ensure_ascii=False,
+                                                                     allow_nan=False)))
+
+
+_register_operations()
 
 
 # ---------------------------------------------------------------------- entry point

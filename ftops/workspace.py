@@ -20,7 +20,7 @@ from ftops.diagnostics import FtopsError, error
 from ftops.engine.desired import DesiredSet, build_desired
 from ftops.engine.hooks import Hooks
 from ftops.engine.model import Plan, ProviderInfo, RemoteSnapshot
-from ftops.engine.plan import build_plan
+from ftops.engine.plan import build_plan, plan_deletes, restrict_plan
 from ftops.engine.refresh import refresh
 from ftops.providers import Provider, ProviderError
 from ftops.state import STATE_DIR, State, StateBackend, open_backend
@@ -291,11 +291,16 @@ class Workspace:
 
         return hashlib.sha256(self.loaded.config.model_dump_json().encode()).hexdigest()
 
-    def plan(self, *, offline: bool = False, replace: frozenset[str] = frozenset(), prune: bool = False) -> PlanResult:
+    def plan(self, *, offline: bool = False, replace: frozenset[str] = frozenset(),
+             target: frozenset[str] = frozenset(), prune: bool = False,
+             destroy: frozenset[str] | None = None) -> PlanResult:
         """Desired models (local disk only), then refresh (reads), then the pure plan.
 
         Any declaration or dataset error stops here, before the first request: fail before spending.
+        `replace`: retrain these models (same fingerprint and seed, a new attempt); `target`: plan only
+        these models and what they depend on.
         """
+        self.check_model_names(replace | target)
         state = self.load_state()
         desired = self.desired()
         diags = desired.dataset_diagnostics(set(desired.diagnostics_by_sha))
@@ -306,6 +311,10 @@ class Workspace:
                   (self.providers() if not offline else self._translators()).items() if n in self.provider_names()}
         plan = build_plan(desired.models, state, snapshot, project=self.project, providers=self.provider_infos(),
                           job_creates_per_hour=limits, replace=replace, prune=prune)
+        if prune or destroy is not None:
+            plan = self._with_deletes(plan, desired, state, snapshot, destroy)
+        if target:
+            plan = restrict_plan(plan, target)
         if not offline:
             plan = self._provider_estimates(plan, state)
         plan = plan.model_copy(update={"config_digest": self.config_digest})
@@ -322,6 +331,52 @@ class Workspace:
                           "account adopt each other's jobs or list them as orphans. Set `project:` in ftops.yaml "
                           "to a name unique to this repository before the first apply (renaming later retrains)."}]})
         return PlanResult(plan, desired, state, snapshot)
+
+    def _with_deletes(self, plan: Plan, desired: DesiredSet, state: State, snapshot: RemoteSnapshot | None,
+                      destroy: frozenset[str] | None) -> Plan:
+        """Add what `--prune` (or `destroy`: these models, or all when empty) deletes; any deletion of a
+        model with `lifecycle.prevent_destroy` fails the plan, naming the model."""
+        names = frozenset(destroy or {d.name for d in desired.models}) if destroy is not None else frozenset()
+        deletes = plan_deletes(plan, desired.models, state, snapshot, destroy=names)
+        if destroy:
+            deletes = [k for k in deletes if k.name in names or (k.kind == "file" and not destroy)]
+        if snapshot is not None:  # a fine-tuned model already deleted is not offered again (one list per provider)
+            existing: dict[str, set[str] | None] = {}
+            for pname in sorted({k.provider for k in deletes if k.kind == "model"}):
+                try:
+                    ids = {m.id for m in self.provider(pname).list_models()}
+                except (ProviderError, NotImplementedError):
+                    ids = set()
+                existing[pname] = ids or None  # an empty list: the provider lists no models; keep the record
+            deletes = [k for k in deletes if k.kind != "model" or existing.get(k.provider) is None
+                       or k.id in (existing[k.provider] or set())]
+        protected = {d.name for d in desired.models if d.prevent_destroy} | {
+            n for n, r in state.models.items() if r.prevent_destroy and n not in self.loaded.config.models}
+        blocked = sorted({k.name for k in deletes if k.name in protected})
+        if blocked:
+            raise FtopsError([error(
+                "plan.prevent_destroy", f"the plan would delete models.{n}, which has lifecycle.prevent_destroy",
+                "nothing was sent. A protected model's fine-tuned models and jobs are never deleted or cancelled by "
+                "--prune or destroy.", range=self.loaded.range_of("models", n, "lifecycle")
+                if n in self.loaded.config.models else None,
+                hint="set `lifecycle: {prevent_destroy: false}` first if you really mean it, or leave out --prune",
+                address=f"models.{n}") for n in blocked])
+        if destroy is not None:
+            plan = restrict_plan(plan, frozenset())  # destroy creates, uploads and cancels nothing else
+        return plan.model_copy(update={"deletes": deletes,
+                                       "summary": plan.summary.model_copy(update={"delete": len(deletes)})})
+
+    def check_model_names(self, names: frozenset[str]) -> None:
+        """Every name given on the command line (`--target`, `--replace`) is a declared model."""
+        from ftops.diagnostics import did_you_mean
+
+        declared = self.loaded.config.models
+        bad = [error("model.unknown", f"no declared model named {n}",
+                     "Declared models: " + (", ".join(sorted(declared)) or "none") + ".",
+                     hint=did_you_mean(n, declared) or "check the name in ftops.yaml", address=f"models.{n}")
+               for n in sorted(names) if n not in declared]
+        if bad:
+            raise FtopsError(bad)
 
     def _provider_estimates(self, plan: Plan, state: State) -> Plan:
         """Where a provider has a read-only price endpoint and the job's files are already on it, ask it

@@ -224,17 +224,49 @@ class WandbIntegration(_Strict):
 # --------------------------------------------------------------------------- model
 
 
-class Lifecycle(_Strict):
-    """How ftops treats a model's remote objects beyond training."""
-
-    cancel_superseded: bool = Field(
-        default=True, description="Cancel this model's superseded jobs still pending or running on a replace.")
-    prevent_destroy: bool = Field(
-        default=False, description="Never delete this model's deployments, even with `--prune`.")
-
-
 MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 MetadataValue = Annotated[str, StringConstraints(max_length=512)]
+
+
+class Lifecycle(_Strict):
+    """What ftops may do to a model's remote objects beyond training it."""
+
+    cancel_superseded: bool = Field(
+        default=True, description="Cancel this model's previous job while it is still pending or running when a "
+                                  "change makes a new one (finished models are never touched).")
+    prevent_destroy: bool = Field(
+        default=False, description="Refuse any plan (`--prune`, `destroy`) that would delete this model's "
+                                   "fine-tuned models or deployments, or cancel its job.")
+
+
+class Expectation(_Strict):
+    """What a test's answer must satisfy (every given check must pass)."""
+
+    contains: str | None = Field(default=None, description="The answer contains this text.")
+    not_contains: str | None = Field(default=None, description="The answer does not contain this text.")
+    equals: str | None = Field(default=None, description="The answer is exactly this text (outer whitespace ignored).")
+    regex: str | None = Field(default=None, description="The answer matches this regular expression (search).")
+    similar_to_golden: float | None = Field(
+        default=None, ge=0, le=1, description="ROUGE-L F1 with the recorded golden answer (tests/golden/NAME.jsonl, "
+                                             "`ftops test NAME --record`) is at least this.")
+
+    @field_validator("regex")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise _custom("invalid_value", f"`regex` is not a valid regular expression: {exc}") from None
+        return value
+
+
+class ModelTest(_Strict):
+    """One chat input and what the fine-tuned model must answer (`ftops test`)."""
+
+    name: str | None = Field(default=None, description="A label for reports.")
+    messages: list[dict[str, Any]] = Field(min_length=1, description="Chat messages sent to the fine-tuned model.")
+    expect: Expectation = Field(description="Checks on the answer.")
 
 
 class ModelConfig(_Strict):
@@ -274,6 +306,10 @@ class ModelConfig(_Strict):
                                   "(e.g. Fireworks: type, shape, accelerator_type, min_replicas, max_replicas). "
                                   "Address `models.NAME.deployment`; deleted only by `--prune`.")
     lifecycle: Lifecycle = Field(default_factory=Lifecycle, description="cancel_superseded, prevent_destroy.")
+    moved_from: ModelName | None = Field(
+        default=None, description="The model's previous name: its state and jobs move here instead of retraining.")
+    tests: list[ModelTest] = Field(default_factory=list, description="Chat inputs with expectations, run by "
+                                                                     "`ftops test` and after `apply --wait`.")
 
     @field_validator("hyperparameters", mode="wrap")
     @classmethod
@@ -526,6 +562,9 @@ class FtopsConfig(_Strict):
 __all__ = [
     "GRADER_REQUIRED",
     "HYPERPARAMETERS_BY_METHOD",
+    "Lifecycle",
+    "ModelTest",
+    "Expectation",
     "METHODS",
     "DpoHyperparameters",
     "FtopsConfig",

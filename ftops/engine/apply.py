@@ -98,6 +98,7 @@ class Executor:
         self.uploaded: list[str] = []
         self.cancelled: list[str] = []
         self.paid_twice: list[tuple[str, str, str]] = []  # (model, duplicate job, kept job)
+        self.deleted: list[str] = []
         self.project = ""
 
     def provider(self, name: str) -> Provider:
@@ -133,6 +134,8 @@ class Executor:
         for k in plan.cancels:
             self._check_stop()
             self._cancel(k)
+        if plan.deletes:
+            self._delete_all(plan)
         if self.created:
             self._sweep_duplicates(plan)
         for dc in plan.deployments:
@@ -197,6 +200,12 @@ class Executor:
     def sync(self, plan: Plan, snapshot: RemoteSnapshot | None) -> None:
         """Record what the plan adopted or observed, and resolve intents left by a crash."""
         changed = False
+        for mv in plan.moves:  # state-only renames, first: the model records below use the new names
+            if mv.from_name in self.state.models and mv.to_name not in self.state.models:
+                moved = self.state.models.pop(mv.from_name)
+                moved.name = mv.to_name
+                self.state.models[mv.to_name] = moved
+                changed = True
         for f in plan.files:
             if f.action in (FileAction.ADOPT, FileAction.REUSE) and f.file_id:
                 key = State.file_key(f.provider, f.sha256)
@@ -242,9 +251,11 @@ class Executor:
         if rec is None:
             self.state.models[c.name] = ModelRecord(name=c.name, provider=c.provider, fingerprint=c.fingerprint,
                                                     group=c.group or "", attempt=attempt, seed=c.seed,
+                                                    prevent_destroy=c.prevent_destroy,
                                                     spec=dict(c.attributes or {}), job=new_job)
             return True
         before = rec.model_dump()
+        rec.prevent_destroy = c.prevent_destroy
         if rec.job is not None and rec.job.job_id != job.id:
             rec.history.append(rec.job)
         rec.job = new_job
@@ -466,6 +477,42 @@ class Executor:
                 rec.history.append(entry)
             self._save()
         self.hooks.duplicate_cancelled(k.name, k.job_id, k.kept_job_id or "")
+
+    def _delete_all(self, plan: Plan) -> None:
+        """`--prune`/`destroy`: cancel jobs, then delete models, then files, saving after each; a definite
+        404 means already gone. The records of models pruned whole are forgotten at the end."""
+        from ftops.providers import NotFoundError
+
+        order = {"job": 0, "deployment": 1, "model": 2, "file": 3}
+        for k in sorted(plan.deletes, key=lambda k: (order.get(k.kind, 9), k.name, k.id)):
+            self._check_stop()
+            prov = self.provider(k.provider)
+            op = {"job": prov.cancel_job, "model": prov.delete_model, "file": prov.delete_file}.get(k.kind)
+            if op is None:
+                continue
+            try:
+                op(k.id)
+            except NotFoundError:
+                pass
+            except BadRequestError as e:
+                self.hooks.retrying(f"{k.kind} {k.id}", str(e))
+                continue
+            except NotImplementedError as e:
+                raise FtopsError(error("provider.unsupported_operation", f"cannot delete {k.kind} {k.id}", str(e),
+                                       hint="delete it in the provider's console", address=k.address)) from None
+            self.deleted.append(k.id)
+            if k.kind == "file":
+                self.state.files = {key: f for key, f in self.state.files.items()
+                                    if not (f.file_id == k.id and f.provider == k.provider)}
+            rec = self.state.models.get(k.name)
+            if rec is not None and k.kind == "model":
+                rec.history = [h for h in rec.history if h.fine_tuned_model != k.id]
+            self._save()
+        whole = {k.name for k in plan.deletes if k.reason in ("delete_orphan", "destroy") and k.name}
+        whole |= {m.name for m in plan.models if m.action is ModelAction.ORPHAN}
+        for name in sorted(whole):
+            self.state.models.pop(name, None)
+        self._save()
 
     def _where(self, c: ModelChange, param: str | None) -> SourceRange | None:
         """The ftops.yaml line behind a rejected body parameter, else the model's declaration."""

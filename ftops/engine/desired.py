@@ -147,7 +147,9 @@ def build_desired(loaded: LoadedConfig, providers: Mapping[str, Provider], *, ca
                         range=SourceRange(m.validation_file, issue.line or 1), hint=issue.hint))
 
         spec = model_spec(loaded, name)
-        seed = m.seed if m.seed is not None else (derived_seed(project, name) if caps.seed else None)
+        # A renamed model (`moved_from:`) keeps the seed derived from its old name: same fingerprint, no retrain.
+        seed_name = getattr(m, "moved_from", None) or name
+        seed = m.seed if m.seed is not None else (derived_seed(project, seed_name) if caps.seed else None)
         spec = spec.model_copy(update={"seed": seed})
         body = prov.translate(spec, training=file_placeholder(train_ref.sha256),
                               validation=file_placeholder(val_ref.sha256) if val_ref else None)
@@ -186,10 +188,11 @@ def build_desired(loaded: LoadedConfig, providers: Mapping[str, Provider], *, ca
             group=prov.group_key(project, name, fp), seed=seed, seed_declared=m.seed is not None,
             attributes=attributes, body=body,
             cancel_superseded=bool(getattr(lifecycle, "cancel_superseded", True)),
+            prevent_destroy=bool(getattr(lifecycle, "prevent_destroy", False)),
+            moved_from=getattr(m, "moved_from", None),
             training=train_ref, validation=val_ref, cost=cost, source=str(rng) if rng else "",
             deployment=dep, deployment_key=prov.deployment_key(group) if dep is not None else "",
             deployment_cost_per_hour=prov.deployment_cost_per_hour(dep) if dep is not None else None,
-            prevent_destroy=bool(getattr(lifecycle, "prevent_destroy", False)),
         ))
     hash_cache.save()
     return result

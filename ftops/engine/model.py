@@ -55,6 +55,8 @@ class DesiredModel(_Frozen):
     attributes: dict[str, Any]  # the human view that diffs are computed on
     body: dict[str, Any]  # the translated request, sha256 placeholders for file ids, no identity fields
     cancel_superseded: bool = True
+    prevent_destroy: bool = False
+    moved_from: str | None = None  # the model's previous name (`moved_from:`)
     training: DatasetRef
     validation: DatasetRef | None = None
     cost: CostInfo = CostInfo()
@@ -62,7 +64,6 @@ class DesiredModel(_Frozen):
     deployment: dict[str, Any] | None = None  # the declared `deployment:` block (the provider's fields)
     deployment_key: str = ""  # the provider's identity for this fingerprint's deployment
     deployment_cost_per_hour: float | None = None
-    prevent_destroy: bool = False
 
     @property
     def address(self) -> str:
@@ -165,6 +166,7 @@ class ModelChange(_Frozen):
     datasets: list[str] = Field(default_factory=list)  # sha256 of the files the job needs
     cost: CostInfo | None = None
     source: str = ""
+    prevent_destroy: bool = False
 
     @property
     def address(self) -> str:
@@ -236,6 +238,32 @@ class DeploymentChange(_Frozen):
         return f"models.{self.name}.deployment"
 
 
+class MoveChange(_Frozen):
+    """A state record that apply renames (a state-only change: nothing is retrained or sent):
+    `moved_from:` names it, or a new model's fingerprint matches an orphan's."""
+
+    from_name: str
+    to_name: str
+    reason: str  # move_because_moved_from | move_because_fingerprint_matches_orphan
+    fingerprint: str
+
+
+class DeleteChange(_Frozen):
+    """Something `--prune`/`destroy` deletes, shown before anything happens. `kind` is generic so other
+    remote objects (deployments) slot in: job (cancelled), model (a fine-tuned model), file."""
+
+    kind: str
+    name: str = ""  # the model it belongs to ("" for a dataset file)
+    provider: str = "default"
+    id: str
+    status: str | None = None
+    reason: str  # delete_orphan | delete_superseded_model | delete_unused_file | destroy
+
+    @property
+    def address(self) -> str:
+        return f"models.{self.name}" if self.name else f"files.{self.id}"
+
+
 class IntentResolution(_Frozen):
     """A remote write an earlier apply started but never confirmed, and what the remote says of it."""
 
@@ -263,6 +291,8 @@ class PlanSummary(_Frozen):
     deploy: int = 0
     deploy_update: int = 0
     deploy_delete: int = 0
+    move: int = 0
+    delete: int = 0
 
 
 class Plan(_Frozen):
@@ -283,6 +313,8 @@ class Plan(_Frozen):
     drift: list[Drift] = Field(default_factory=list)
     deployments: list[DeploymentChange] = Field(default_factory=list)
     prune: bool = False
+    moves: list[MoveChange] = Field(default_factory=list)
+    deletes: list[DeleteChange] = Field(default_factory=list)
     summary: PlanSummary = PlanSummary()
     cost_usd: float | None = None
     cost_approximate: bool = False
@@ -294,7 +326,7 @@ class Plan(_Frozen):
         """Remote changes only: adoption and orphans write state, not the provider."""
         s = self.summary
         return bool(s.upload or s.create or s.replace or s.retry or s.cancel or s.deploy or s.deploy_update
-                    or s.deploy_delete)
+                    or s.deploy_delete or s.delete)
 
     def model(self, name: str) -> ModelChange | None:
         return next((m for m in self.models if m.name == name), None)

@@ -31,7 +31,9 @@ from ftops.engine.model import (
     FileChange,
     IntentResolution,
     ModelAction,
+    DeleteChange,
     ModelChange,
+    MoveChange,
     Plan,
     PlanSummary,
     ProviderInfo,
@@ -124,6 +126,9 @@ def build_plan(
     `replace`: models to retrain even though a live job matches (`apply --replace`): a new attempt.
     """
     by_name = {d.name: d for d in desired}
+    moves = plan_moves(desired, state)
+    if moves:
+        state = moved_state(state, moves)
     # Which remote jobs belong to which model: by the identity group of the desired fingerprint or of
     # the fingerprint in state, or by the model name where the provider's identity spells it.
     jobs_by_model: dict[str, list[RemoteJob]] = {}
@@ -142,6 +147,16 @@ def build_plan(
                 if name and job.group:
                     jobs_by_model.setdefault(name, []).append(job)
                     job_provider[job.id] = pname
+
+    # A new model whose fingerprint matches live jobs of an undeclared name the state does not know (a
+    # rename after a lost state or `state rm`): those jobs are its own, adopted, never retrained.
+    for d in sorted(desired, key=lambda m: m.name):
+        if d.name in state.models or jobs_by_model.get(d.name):
+            continue
+        for oname in sorted(set(jobs_by_model) - set(by_name) - set(state.models)):
+            if any(j.declared_fingerprint == d.fingerprint and j.state.live for j in jobs_by_model[oname]):
+                jobs_by_model[d.name] = jobs_by_model.pop(oname)
+                break
 
     changes: list[ModelChange] = []
     cancels: list[CancelChange] = []
@@ -211,8 +226,8 @@ def build_plan(
         intents=intents,
         project=project, provider=default.type, endpoint=default.endpoint, providers=dict(sorted(providers.items())),
         offline=snapshot is None, state_lineage=state.lineage, state_serial=state.serial,
-        files=files, models=changes, cancels=sorted(cancels, key=lambda c: (c.name, c.job_id)),
-        drift=sorted(drift, key=lambda x: (x.address, x.id)), summary=summary,
+        files=files, models=changes, cancels=sorted(cancels, key=lambda c: (c.name, c.job_id)), moves=moves,
+        drift=sorted(drift, key=lambda x: (x.address, x.id)), summary=summary.model_copy(update={"move": len(moves)}),
         deployments=deployments, prune=prune,
         cost_usd=cost, cost_approximate=any(c.cost and c.cost.approximate for c in spending),
         warnings=warnings,
@@ -242,10 +257,15 @@ def _plan_model(d: DesiredModel, state: State, remote: list[RemoteJob], offline:
     common: dict[str, Any] = dict(
         name=d.name, provider=d.provider, fingerprint=d.fingerprint, group=d.group, seed=d.seed,
         attributes=d.attributes, body=d.body, datasets=[ds.sha256 for ds in d.datasets], cost=d.cost,
-        source=d.source,
+        source=d.source, prevent_destroy=d.prevent_destroy,
     )
     changes = diff_attributes(rec.spec if rec else None, d.attributes)
-    same_rec = rec is not None and rec.group == d.group and rec.provider == d.provider
+    # A moved record keeps the identity group its jobs carry (the old name's): same fingerprint, same model.
+    groups = {d.group} | ({rec.group} if rec is not None and rec.group and rec.fingerprint == d.fingerprint
+                          and rec.provider == d.provider else set())
+    if rec is None:
+        groups |= {j.group for j in remote if j.group and j.declared_fingerprint == d.fingerprint}
+    same_rec = rec is not None and rec.group in groups and rec.provider == d.provider
 
     if offline:
         if same_rec and rec is not None and rec.job:
@@ -265,7 +285,7 @@ def _plan_model(d: DesiredModel, state: State, remote: list[RemoteJob], offline:
                                before_fingerprint=rec.fingerprint, changes=changes, **common), []
         return ModelChange(action=ModelAction.CREATE, reason="create_new_model", **common), []
 
-    same = [j for j in remote if j.group == d.group and job_provider.get(j.id, d.provider) == d.provider]
+    same = [j for j in remote if j.group in groups and job_provider.get(j.id, d.provider) == d.provider]
     live = [j for j in same if j.state.live]
     top_attempt = max([j.attempt or 1 for j in same] + ([rec.attempt] if same_rec and rec else []), default=0)
     cancels: list[CancelChange] = []
@@ -287,6 +307,8 @@ def _plan_model(d: DesiredModel, state: State, remote: list[RemoteJob], offline:
         if force_new:
             return ModelChange(action=ModelAction.RETRY, reason="retry_because_replace_requested",
                                attempt=top_attempt + 1, job_id=job.id, status=job.status, **common), cancels
+        if job.group and job.group != d.group:
+            common["group"] = job.group  # recorded as the group its job carries (a moved model)
         if (models_listed is not None and job.state is JobState.SUCCEEDED and job.fine_tuned_model
                 and job.fine_tuned_model not in models_listed):
             # Deleted outside ftops: retrained as a new attempt, so the dead job is never re-adopted.
@@ -413,4 +435,113 @@ def _plan_files(desired: list[DesiredModel], changes: list[ModelChange], state: 
         else:
             out.append(FileChange(provider=pname, sha256=sha, path=path, bytes=size, action=FileAction.UPLOAD,
                                   filename="", models=models))
+    return out
+
+
+def restrict_plan(plan: Plan, targets: frozenset[str]) -> Plan:
+    """The plan limited to `targets` (`--target`, already closed over dependencies): their model
+    records, the datasets their jobs need, their cancels; totals recomputed. Other models are left
+    out of the plan, neither changed nor reported as orphans."""
+    models = [m for m in plan.models if m.name in targets]
+    files = [f.model_copy(update={"models": [n for n in f.models if n in targets]})
+             for f in plan.files if set(f.models) & targets]
+    cancels = [k for k in plan.cancels if k.name in targets]
+    counts = {a: sum(1 for c in models if c.action is a) for a in ModelAction}
+    summary = PlanSummary(
+        upload=sum(1 for f in files if f.action is FileAction.UPLOAD), create=counts[ModelAction.CREATE],
+        replace=counts[ModelAction.REPLACE], retry=counts[ModelAction.RETRY], unchanged=counts[ModelAction.NOOP],
+        adopt=counts[ModelAction.ADOPT], orphan=counts[ModelAction.ORPHAN], cancel=len(cancels))
+    spending = [c for c in models if c.action.creates_job and c.cost is not None]
+    priced = [c.cost.usd for c in spending if c.cost and c.cost.usd is not None]
+    cost = round(sum(priced), 2) if len(priced) == len(spending) else None
+    return plan.model_copy(update={
+        "models": models, "files": files, "cancels": cancels, "summary": summary, "cost_usd": cost,
+        "cost_approximate": any(c.cost and c.cost.approximate for c in spending)})
+
+
+def plan_moves(desired: list[DesiredModel], state: State) -> list[MoveChange]:
+    """State records to rename: a model's `moved_from:` names an undeclared record, or (without it) a new
+    model's fingerprint matches an orphan's on the same provider -- never retrained under a new name."""
+    declared = {d.name for d in desired}
+    orphans = {n: r for n, r in state.models.items() if n not in declared}
+    out: list[MoveChange] = []
+    for d in sorted(desired, key=lambda m: m.name):
+        if d.name in state.models:
+            continue
+        if d.moved_from and d.moved_from in orphans:
+            out.append(MoveChange(from_name=d.moved_from, to_name=d.name, reason="move_because_moved_from",
+                                  fingerprint=orphans.pop(d.moved_from).fingerprint))
+            continue
+        match = next((n for n, r in sorted(orphans.items())
+                      if r.fingerprint == d.fingerprint and r.provider == d.provider), None)
+        if match is not None:
+            orphans.pop(match)
+            out.append(MoveChange(from_name=match, to_name=d.name, reason="move_because_fingerprint_matches_orphan",
+                                  fingerprint=d.fingerprint))
+    return out
+
+
+def moved_state(state: State, moves: list[MoveChange]) -> State:
+    """A copy of `state` with the moved records renamed (apply does the same to the real state)."""
+    out = state.model_copy(deep=True)
+    for mv in moves:
+        rec = out.models.pop(mv.from_name)
+        rec.name = mv.to_name
+        out.models[mv.to_name] = rec
+    return out
+
+
+def plan_deletes(plan: Plan, desired: list[DesiredModel], state: State, snapshot: RemoteSnapshot | None, *,
+                 destroy: frozenset[str] = frozenset()) -> list[DeleteChange]:
+    """What `--prune` deletes: for each orphan (and each model in `destroy`) cancel its unfinished jobs and
+    delete its fine-tuned models; older fine-tuned models of declared models (never the last succeeded
+    one, which `output` hands out); uploaded files no remaining declared model uses."""
+    remote = {j.id: j for j in (snapshot.jobs if snapshot is not None else [])}
+    gone = {m.name for m in plan.models if m.action is ModelAction.ORPHAN} | set(destroy)
+    out: list[DeleteChange] = []
+    for name in sorted(set(state.models) | gone):
+        rec = state.models.get(name)
+        jobs = [j for j in ([rec.job] if rec and rec.job else []) + (list(rec.history) if rec else [])]
+        extra = [j for j in remote.values() if j.declared_model == name and j.id not in {r.job_id for r in jobs}]
+        keep = None
+        if name not in gone:
+            ok = [j for j in jobs if j.fine_tuned_model and record_state(j) is JobState.SUCCEEDED]
+            keep = ok[0].job_id if ok and rec and rec.job and ok[0].job_id == rec.job.job_id else (
+                max(ok, key=lambda j: (j.finished_at or 0, j.job_id)).job_id if ok else None)
+        pname = rec.provider if rec else "default"
+        seen_models: set[str] = set()
+        for j in jobs:
+            fresh = remote.get(j.job_id)
+            st = fresh.state if fresh is not None else record_state(j)
+            ftm = fresh.fine_tuned_model if fresh is not None else j.fine_tuned_model
+            if name in gone and not st.terminal:
+                out.append(DeleteChange(kind="job", name=name, provider=pname, id=j.job_id,
+                                        status=fresh.status if fresh else j.status,
+                                        reason="destroy" if name in destroy else "delete_orphan"))
+            if ftm and j.job_id != keep and ftm not in seen_models and (name in gone or st is JobState.SUCCEEDED):
+                seen_models.add(ftm)
+                reason = "destroy" if name in destroy else "delete_orphan" if name in gone else "delete_superseded_model"
+                out.append(DeleteChange(kind="model", name=name, provider=pname, id=ftm, reason=reason))
+        for rj in extra:
+            if name in gone and not rj.state.terminal:
+                out.append(DeleteChange(kind="job", name=name, provider=pname, id=rj.id, status=rj.status,
+                                        reason="destroy" if name in destroy else "delete_orphan"))
+            if name in gone and rj.fine_tuned_model and rj.fine_tuned_model not in seen_models:
+                seen_models.add(rj.fine_tuned_model)
+                out.append(DeleteChange(kind="model", name=name, provider=pname, id=rj.fine_tuned_model,
+                                        reason="destroy" if name in destroy else "delete_orphan"))
+    used = {(d.provider, ds.sha256) for d in desired if d.name not in destroy for ds in d.datasets}
+    files: dict[tuple[str, str], str] = {}
+    for f in state.files.values():
+        files[(f.provider, f.file_id)] = f.sha256
+    if snapshot is not None:
+        for pname, ps in snapshot.providers.items():
+            for rf in ps.files:
+                if rf.sha256 and rf.usable:
+                    files[(pname, rf.id)] = rf.sha256
+        live_ids = {(pname, rf.id) for pname, ps in snapshot.providers.items() for rf in ps.files if rf.usable}
+        files = {k: v for k, v in files.items() if k in live_ids}
+    for (pname, file_id), sha in sorted(files.items()):
+        if (pname, sha) not in used:
+            out.append(DeleteChange(kind="file", provider=pname, id=file_id, reason="delete_unused_file"))
     return out

@@ -44,6 +44,9 @@ def plan_json(plan: Plan) -> dict[str, Any]:
     for d in doc.get("deployments") or []:
         d["address"] = f"models.{d['name']}.deployment"
         d["cost_per_hour"] = d["cost_per_hour"] if d["cost_per_hour"] is not None else "unknown"
+    for k in doc.get("deletes") or []:
+        k["actions"] = ["delete"]
+        k["address"] = f"models.{k['name']}" if k["name"] else f"files.{k['id']}"
     doc["has_changes"] = plan.has_changes
     return doc
 
@@ -121,6 +124,10 @@ def summary_line(doc: dict[str, Any]) -> str:
                       ("deploy_delete", "deployment(s) to delete")):
         if s.get(key):
             parts.append(f"{s[key]} {verb}")
+    if s.get("delete"):
+        parts.append(f"{s['delete']} to delete")
+    if s.get("move"):
+        parts.append(f"{s['move']} to move")
     line = "Plan: " + ", ".join(parts) + "."
     if s["create"] + s["replace"] + s["retry"]:
         line += f" Estimated cost: {money(doc['cost_usd'], doc['cost_approximate'])}."
@@ -226,6 +233,19 @@ def plan_text(plan: Plan, style: Style = plain) -> str:
                        + (f" ({cost['note']})" if cost.get("note") else ""))
     if not doc["models"]:
         out.append("  (no models declared)")
+    if doc.get("deletes"):
+        out.append("")
+        out.append("To delete (--prune / destroy; cannot be undone):")
+        for k in doc["deletes"]:
+            verb = "cancel job" if k["kind"] == "job" else f"delete {k['kind']}"
+            out.append(style(f"    - {verb} {k['id']}" + (f" of models.{k['name']}" if k["name"] else "")
+                             + f" ({k['reason']})", fg="red"))
+    if doc.get("moves"):
+        out.append("")
+        out.append("Moves (state only; nothing is retrained):")
+        for mv in doc["moves"]:
+            out.append(style(f"    -> models.{mv['from_name']} moves to models.{mv['to_name']} ({mv['reason']})",
+                             fg="cyan"))
     if doc.get("cancels"):
         out.append("")
         out.append("Jobs to cancel (cannot be undone; finished models are never touched):")

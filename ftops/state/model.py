@@ -60,6 +60,7 @@ class ModelRecord(_Model):
     spec: dict[str, Any] = Field(default_factory=dict)  # the fingerprinted job body, for diffs
     job: JobRecord | None = None
     history: list[JobRecord] = Field(default_factory=list)
+    prevent_destroy: bool = False  # `lifecycle.prevent_destroy` when last applied: protects it as an orphan too
 
 
 class DeploymentRecord(_Model):
