@@ -34,6 +34,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ftops.datasets.convert import ConvertedFile, convert_cached
 from ftops.diagnostics import did_you_mean
 
 MB = 1024 * 1024
@@ -209,6 +210,9 @@ class Capabilities(BaseModel):
     model_shutdowns: dict[str, Cutoff] = Field(default_factory=dict)
     """Base model id -> the day it (and every fine-tune built on it) stops working."""
     fine_tuned_model_pattern: str = ""
+    upload_format: str | None = None
+    """The format training data is converted to before upload (`ftops.datasets.convert.TARGETS`), or
+    None: uploaded as declared. `Provider.upload_format` may choose per base model."""
 
     def param(self, name: str, *, option: bool = False) -> ParamSpec | None:
         return next((p for p in (self.options if option else self.hyperparameters) if p.name == name), None)
@@ -487,6 +491,19 @@ class Provider(ABC):
         """Map the provider's status word (unknown words -> UNKNOWN)."""
 
     # ----------------------------------------------------------- files
+
+    def upload_format(self, base_model: str, method: str) -> str | None:
+        """The format this base model's data is converted to before upload (None: as declared)."""
+        return self.capabilities.upload_format
+
+    def convert(self, path: Path, *, sha256: str, base_model: str, method: str,
+                cache_dir: Path) -> ConvertedFile | None:
+        """The bytes to upload for the dataset at `path` (sha256 `sha256`), converted and cached, or
+        None when the provider takes the data as declared. Raises `ConversionError` (with line numbers)."""
+        target = self.upload_format(base_model, method)
+        if target is None:
+            return None
+        return convert_cached(path, sha256=sha256, target=target, cache_dir=cache_dir)
 
     @abstractmethod
     def list_files(self) -> list[RemoteFile]:
