@@ -345,8 +345,8 @@ class RateLimits(_Strict):
 
 
 #: Provider types ftops speaks (`ftops.providers.registry.PROVIDERS`; a test keeps the two equal).
-PROVIDER_TYPES = ("openai", "azure", "together")
-ProviderType = Literal["sandbox", "openai", "azure", "together"]
+PROVIDER_TYPES = ("openai", "azure", "together", "bedrock")
+ProviderType = Literal["sandbox", "openai", "azure", "together", "bedrock"]
 
 
 class ProviderConfig(_Strict):
@@ -367,6 +367,16 @@ class ProviderConfig(_Strict):
     organization: str | None = Field(default=None, description="OpenAI-Organization header (openai).")
     openai_project: str | None = Field(default=None, description="OpenAI-Project header (openai).")
     api_version: str | None = Field(default=None, description="Azure api-version (azure only).")
+    region: str | None = Field(default=None, min_length=1, description="Cloud region (bedrock).")
+    bucket: str | None = Field(
+        default=None, min_length=3, description="Bucket for the converted training data (bedrock: S3).")
+    prefix: str | None = Field(default=None, description="Key prefix in `bucket` (default `ftops`).")
+    role_arn: str | None = Field(
+        default=None, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$",
+        description="IAM role Bedrock assumes to read the data and write the output (bedrock).")
+    output_uri: str | None = Field(
+        default=None, pattern=r"^s3://.+", description="Where Bedrock writes job output (default "
+                                                       "s3://BUCKET/PREFIX/output/; bedrock).")
     options: dict[str, Any] = Field(
         default_factory=dict, description="Defaults for the `options:` of this provider's models.")
     time_scale: float | None = Field(
@@ -399,6 +409,16 @@ class ProviderConfig(_Strict):
         if self.type != "azure" and self.api_version is not None:
             raise _custom("invalid_value", "`api_version` only applies to provider type azure",
                           hint="remove it or set `type: azure`", field="api_version")
+        cloud = {"bedrock": ("region", "bucket", "prefix", "role_arn", "output_uri")}
+        for field in ("region", "bucket", "prefix", "role_arn", "output_uri"):
+            if getattr(self, field) is not None and field not in cloud.get(self.type, ()):
+                raise _custom("invalid_value", f"`{field}` does not apply to provider type {self.type}",
+                              hint="remove it", field=field)
+        if self.type == "bedrock" and not self.sandbox:
+            for field in ("bucket", "role_arn"):
+                if getattr(self, field) is None:
+                    raise _custom("missing", f"provider type bedrock requires `{field}`",
+                                  hint="bucket: S3 bucket for training data; role_arn: the role Bedrock assumes")
         if self.type == "azure" and not self.base_url and not self.sandbox:
             raise _custom("missing", "provider type azure requires `base_url` (your resource endpoint)",
                           hint="e.g. base_url: https://NAME.openai.azure.com/openai")

@@ -171,6 +171,9 @@ class Capabilities(BaseModel):
     title: str = ""  # "Together AI"
     default_base_url: str = ""
     key_env: str = ""
+    credential_chain: str = ""
+    """Set when credentials come from the provider's own chain (AWS, Google ADC) rather than one key
+    variable: then no key is required up front, and this says where they are looked for."""
     methods: frozenset[str] = frozenset({"supervised", "dpo", "reinforcement"})
     hyperparameters: tuple[ParamSpec, ...] = ()
     refused_hyperparameters: dict[str, str] = Field(default_factory=dict)

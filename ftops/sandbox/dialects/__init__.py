@@ -77,7 +77,9 @@ class Dialect:
 
 def default_dialects() -> list[type[Dialect]]:
     """Every dialect the sandbox serves, in mounting order."""
+    from ftops.sandbox.dialects.bedrock import BedrockDialect
     from ftops.sandbox.dialects.openai import OpenAIDialect
+    from ftops.sandbox.dialects.s3 import S3Dialect
     from ftops.sandbox.dialects.together import TogetherDialect
 
-    return [OpenAIDialect, TogetherDialect]
+    return [OpenAIDialect, TogetherDialect, BedrockDialect, S3Dialect]
