@@ -265,12 +265,16 @@ class BedrockProvider(Provider):
                 err = self._translate(exc, op, write)
             if not err.retryable or attempt >= self.max_retries:
                 raise err
-            wait = self._rng.uniform(0.0, min(20.0, 0.5 * (2 ** attempt)))
+            wait = self._backoff(attempt)
             if waited + wait > self.max_retry_wait:
                 raise err
             self._sleep(wait)
             waited += wait
             attempt += 1
+
+    def _backoff(self, attempt: int) -> float:
+        """Full jitter: uniform(0, min(20, 0.5 * 2**attempt))."""
+        return self._rng.uniform(0.0, min(20.0, 0.5 * (2 ** attempt)))
 
     def _translate(self, exc: Exception, op: str, write: bool) -> ProviderError:
         from botocore.exceptions import (
@@ -411,8 +415,9 @@ class BedrockProvider(Provider):
             raise ProviderError(f"{path} changed before it was uploaded", code="dataset_changed_during_upload")
         key = self._key(sha256)
         with open(path, "rb") as f:
-            self._call("s3", "put_object", write=False, Bucket=self._bucket, Key=key, Body=f.read(),
-                       ContentType="application/jsonl")  # same key, same bytes: safe to repeat
+            # Not repeated here after a lost answer: the executor looks (ListObjectsV2) first.
+            self._call("s3", "put_object", write=True, Bucket=self._bucket, Key=key, Body=f.read(),
+                       ContentType="application/jsonl")
         if on_progress:
             on_progress(size, size)
         return RemoteFile(id=f"s3://{self._bucket}/{key}", filename=key, bytes=size, purpose="fine-tune",
