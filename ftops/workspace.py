@@ -144,6 +144,8 @@ class Workspace:
         if ptype == "bedrock":
             common.update(region=pc.region, bucket=pc.bucket, prefix=pc.prefix, role_arn=pc.role_arn,
                           output_uri=pc.output_uri)
+        if ptype == "vertex":
+            common.update(region=pc.region, bucket=pc.bucket, prefix=pc.prefix, gcp_project=pc.gcp_project)
         if pc.is_sandbox:
             from ftops.sandbox import in_process_transport
 

@@ -345,8 +345,8 @@ class RateLimits(_Strict):
 
 
 #: Provider types ftops speaks (`ftops.providers.registry.PROVIDERS`; a test keeps the two equal).
-PROVIDER_TYPES = ("openai", "azure", "together", "bedrock")
-ProviderType = Literal["sandbox", "openai", "azure", "together", "bedrock"]
+PROVIDER_TYPES = ("openai", "azure", "together", "bedrock", "vertex")
+ProviderType = Literal["sandbox", "openai", "azure", "together", "bedrock", "vertex"]
 
 
 class ProviderConfig(_Strict):
@@ -367,9 +367,10 @@ class ProviderConfig(_Strict):
     organization: str | None = Field(default=None, description="OpenAI-Organization header (openai).")
     openai_project: str | None = Field(default=None, description="OpenAI-Project header (openai).")
     api_version: str | None = Field(default=None, description="Azure api-version (azure only).")
-    region: str | None = Field(default=None, min_length=1, description="Cloud region (bedrock).")
+    region: str | None = Field(default=None, min_length=1, description="Cloud region (bedrock, vertex).")
+    gcp_project: str | None = Field(default=None, min_length=1, description="Google Cloud project id (vertex).")
     bucket: str | None = Field(
-        default=None, min_length=3, description="Bucket for the converted training data (bedrock: S3).")
+        default=None, min_length=3, description="Bucket for the converted training data (bedrock: S3, vertex: GCS).")
     prefix: str | None = Field(default=None, description="Key prefix in `bucket` (default `ftops`).")
     role_arn: str | None = Field(
         default=None, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$",
@@ -409,8 +410,9 @@ class ProviderConfig(_Strict):
         if self.type != "azure" and self.api_version is not None:
             raise _custom("invalid_value", "`api_version` only applies to provider type azure",
                           hint="remove it or set `type: azure`", field="api_version")
-        cloud = {"bedrock": ("region", "bucket", "prefix", "role_arn", "output_uri")}
-        for field in ("region", "bucket", "prefix", "role_arn", "output_uri"):
+        cloud = {"bedrock": ("region", "bucket", "prefix", "role_arn", "output_uri"),
+                 "vertex": ("region", "bucket", "prefix", "gcp_project")}
+        for field in ("region", "bucket", "prefix", "role_arn", "output_uri", "gcp_project"):
             if getattr(self, field) is not None and field not in cloud.get(self.type, ()):
                 raise _custom("invalid_value", f"`{field}` does not apply to provider type {self.type}",
                               hint="remove it", field=field)
@@ -419,6 +421,11 @@ class ProviderConfig(_Strict):
                 if getattr(self, field) is None:
                     raise _custom("missing", f"provider type bedrock requires `{field}`",
                                   hint="bucket: S3 bucket for training data; role_arn: the role Bedrock assumes")
+        if self.type == "vertex" and not self.sandbox:
+            for field in ("bucket", "gcp_project"):
+                if getattr(self, field) is None:
+                    raise _custom("missing", f"provider type vertex requires `{field}`",
+                                  hint="bucket: GCS bucket for training data; gcp_project: your project id")
         if self.type == "azure" and not self.base_url and not self.sandbox:
             raise _custom("missing", "provider type azure requires `base_url` (your resource endpoint)",
                           hint="e.g. base_url: https://NAME.openai.azure.com/openai")

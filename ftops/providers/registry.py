@@ -11,12 +11,14 @@ from ftops.providers.base import Capabilities, Provider
 from ftops.providers.bedrock import BedrockProvider
 from ftops.providers.openai import OpenAIProvider
 from ftops.providers.together import TogetherProvider
+from ftops.providers.vertex import VertexProvider
 
 PROVIDERS: dict[str, type[Provider]] = {
     "openai": OpenAIProvider,
     "azure": AzureOpenAIProvider,
     "together": TogetherProvider,
     "bedrock": BedrockProvider,
+    "vertex": VertexProvider,
 }
 
 # The URL prefix each provider's dialect has in the sandbox (`ftops sandbox serve` and `sandbox: true`).
@@ -25,6 +27,7 @@ SANDBOX_PREFIX: dict[str, str] = {
     "azure": "/v1",
     "together": "/together/v1",
     "bedrock": "/bedrock",
+    "vertex": "/vertex",
 }
 
 

@@ -81,5 +81,6 @@ def default_dialects() -> list[type[Dialect]]:
     from ftops.sandbox.dialects.openai import OpenAIDialect
     from ftops.sandbox.dialects.s3 import S3Dialect
     from ftops.sandbox.dialects.together import TogetherDialect
+    from ftops.sandbox.dialects.vertex import GcsDialect, VertexDialect
 
-    return [OpenAIDialect, TogetherDialect, BedrockDialect, S3Dialect]
+    return [OpenAIDialect, TogetherDialect, BedrockDialect, S3Dialect, VertexDialect, GcsDialect]
