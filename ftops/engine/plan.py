@@ -289,7 +289,7 @@ def _plan_files(desired: list[DesiredModel], changes: list[ModelChange], state: 
         if d.name not in creating:
             continue
         for ds in d.datasets:
-            conv = ({"converted_to": ds.converted_to, "source_sha256": ds.source_sha256,
+            conv: dict[str, Any] = ({"converted_to": ds.converted_to, "source_sha256": ds.source_sha256,
                      "source_bytes": ds.source_bytes} if ds.converted_to else {})
             entry = needed.setdefault((d.provider, ds.sha256), (ds.path, ds.bytes, [], conv))
             entry[2].append(d.name)

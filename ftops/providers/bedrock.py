@@ -217,8 +217,8 @@ class BedrockProvider(Provider):
     def client(self, service: str) -> Any:
         if service not in self._clients:
             try:
-                import boto3
-                from botocore.config import Config
+                import boto3  # type: ignore[import-untyped]
+                from botocore.config import Config  # type: ignore[import-untyped]
             except ImportError as exc:
                 raise MissingAPIKeyError("provider type bedrock needs boto3: pip install 'ftops[aws]'",
                                          code="missing_dependency") from exc
@@ -238,8 +238,8 @@ class BedrockProvider(Provider):
     def _send_in_process(self, request: Any, **_: Any) -> Any:
         """botocore's request, answered by the in-process sandbox through the httpx transport."""
         import httpx
-        from botocore.awsrequest import AWSResponse
-        from botocore.exceptions import ConnectionClosedError
+        from botocore.awsrequest import AWSResponse  # type: ignore[import-untyped]
+        from botocore.exceptions import ConnectionClosedError  # type: ignore[import-untyped]
 
         body = request.body
         if hasattr(body, "read"):
