@@ -541,7 +541,6 @@ class _CliHooks:
 @click.option("--interval", type=NUMBER, default=2.0, show_default=True, help="Seconds between polls (--wait).")
 @click.option("--prune", is_flag=True, help="Also delete what `plan --prune` shows.")
 @json_option(help="Print the result as JSON.")
-@click.option("--prune", is_flag=True, help="Delete deployments no declaration wants (not under prevent_destroy).")
 @pass_ctx
 def apply(c: Ctx, plan_file: Path | None, auto_approve: bool, max_cost: float | None, max_wait: float,
           lock_timeout: float, targets: tuple[str, ...], replaces: tuple[str, ...], wait: bool, interval: float,
@@ -598,7 +597,8 @@ def apply(c: Ctx, plan_file: Path | None, auto_approve: bool, max_cost: float | 
                 ex = Executor(ws.providers(), ws.store, res.state, root=root, hooks=_CliHooks(c, as_json),
                               settle_seconds=0.2 if all(p.sandbox for p in ws.providers().values()) else 3.0,
                               hash_cache=ws.hash_cache, max_wait=max_wait, should_stop=lambda: stop["flag"],
-                              locate=lambda name, keys: ws.loaded.range_of("models", name, *keys))
+                              locate=lambda name, keys: ws.loaded.range_of("models", name, *keys),
+                              cache_dir=ws.ftops_dir / "cache")
                 ex.run(plan_, res.snapshot)
             finally:
                 signal.signal(signal.SIGINT, old)

@@ -143,6 +143,11 @@ class Workspace:
             common["api_version"] = pc.api_version
         if ptype == "openai":
             common.update(organization=pc.organization, project=pc.openai_project)
+        if ptype == "bedrock":
+            common.update(region=pc.region, bucket=pc.bucket, prefix=pc.prefix, role_arn=pc.role_arn,
+                          output_uri=pc.output_uri)
+        if ptype == "vertex":
+            common.update(region=pc.region, bucket=pc.bucket, prefix=pc.prefix, gcp_project=pc.gcp_project)
         if pc.is_sandbox:
             from ftops.sandbox import in_process_transport
 
@@ -155,7 +160,7 @@ class Workspace:
         key_env = pc.api_key_env or caps.key_env
         key = (self.environ.get(key_env) or "").strip() or None
         where = ("provider",) if name == "default" else ("providers", name)
-        if not key:
+        if not key and not caps.credential_chain:
             raise FtopsError(error(
                 "provider.missing_api_key", f"${key_env} is not set",
                 f"provider `{name}` ({caps.title or ptype}) needs an API key; nothing was sent.",

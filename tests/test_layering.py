@@ -12,7 +12,7 @@ ALLOWED: dict[str, set[str]] = {
     "config": {"diagnostics"},
     "datasets": {"diagnostics"},
     "state": {"diagnostics"},
-    "providers": {"diagnostics"},
+    "providers": {"diagnostics", "datasets"},  # datasets: conversion (STYLE.md module map)
     "sandbox": {"diagnostics", "datasets"},
     "engine": {"diagnostics", "config", "datasets", "state", "providers"},
     "render": {"diagnostics", "engine", "config", "state"},

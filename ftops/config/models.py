@@ -395,8 +395,8 @@ class RateLimits(_Strict):
 
 
 #: Provider types ftops speaks (`ftops.providers.registry.PROVIDERS`; a test keeps the two equal).
-PROVIDER_TYPES = ("openai", "azure", "together", "fireworks")
-ProviderType = Literal["sandbox", "openai", "azure", "together", "fireworks"]
+PROVIDER_TYPES = ("openai", "azure", "together", "fireworks", "bedrock", "vertex")
+ProviderType = Literal["sandbox", "openai", "azure", "together", "fireworks", "bedrock", "vertex"]
 
 
 class ProviderConfig(_Strict):
@@ -419,6 +419,17 @@ class ProviderConfig(_Strict):
     api_version: str | None = Field(default=None, description="Azure api-version (azure only).")
     account_id: str | None = Field(default=None, min_length=1, pattern=r"^[a-z0-9][a-z0-9-]{0,62}$",
                                    description="Fireworks account id (fireworks only; required unless sandbox).")
+    region: str | None = Field(default=None, min_length=1, description="Cloud region (bedrock, vertex).")
+    gcp_project: str | None = Field(default=None, min_length=1, description="Google Cloud project id (vertex).")
+    bucket: str | None = Field(
+        default=None, min_length=3, description="Bucket for the converted training data (bedrock: S3, vertex: GCS).")
+    prefix: str | None = Field(default=None, description="Key prefix in `bucket` (default `ftops`).")
+    role_arn: str | None = Field(
+        default=None, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$",
+        description="IAM role Bedrock assumes to read the data and write the output (bedrock).")
+    output_uri: str | None = Field(
+        default=None, pattern=r"^s3://.+", description="Where Bedrock writes job output (default "
+                                                       "s3://BUCKET/PREFIX/output/; bedrock).")
     options: dict[str, Any] = Field(
         default_factory=dict, description="Defaults for the `options:` of this provider's models.")
     time_scale: float | None = Field(
@@ -457,6 +468,22 @@ class ProviderConfig(_Strict):
         if self.type == "fireworks" and not self.account_id and not self.sandbox:
             raise _custom("missing", "provider type fireworks requires `account_id`",
                           hint="e.g. account_id: my-account (from fireworks.ai/account)")
+        cloud = {"bedrock": ("region", "bucket", "prefix", "role_arn", "output_uri"),
+                 "vertex": ("region", "bucket", "prefix", "gcp_project")}
+        for field in ("region", "bucket", "prefix", "role_arn", "output_uri", "gcp_project"):
+            if getattr(self, field) is not None and field not in cloud.get(self.type, ()):
+                raise _custom("invalid_value", f"`{field}` does not apply to provider type {self.type}",
+                              hint="remove it", field=field)
+        if self.type == "bedrock" and not self.sandbox:
+            for field in ("bucket", "role_arn"):
+                if getattr(self, field) is None:
+                    raise _custom("missing", f"provider type bedrock requires `{field}`",
+                                  hint="bucket: S3 bucket for training data; role_arn: the role Bedrock assumes")
+        if self.type == "vertex" and not self.sandbox:
+            for field in ("bucket", "gcp_project"):
+                if getattr(self, field) is None:
+                    raise _custom("missing", f"provider type vertex requires `{field}`",
+                                  hint="bucket: GCS bucket for training data; gcp_project: your project id")
         if self.type == "azure" and not self.base_url and not self.sandbox:
             raise _custom("missing", "provider type azure requires `base_url` (your resource endpoint)",
                           hint="e.g. base_url: https://NAME.openai.azure.com/openai")

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ftops.datasets import HashCache
+from ftops.datasets.convert import convert_cached
 from ftops.diagnostics import Diagnostic, FtopsError, SourceRange, error
 from ftops.engine.hooks import Hooks
 from ftops.engine.model import (
@@ -78,10 +79,11 @@ class Executor:
                  should_stop: Callable[[], bool] = lambda: False, clock: Callable[[], float] = time.time,
                  rng: random.Random | None = None,
                  locate: Callable[[str, tuple[str, ...]], SourceRange | None] | None = None,
-                 settle_seconds: float = 3.0):
+                 settle_seconds: float = 3.0, cache_dir: Path | None = None):
         self.providers: dict[str, Provider] = (
             {"default": providers} if isinstance(providers, Provider) else dict(providers))
         self.settle_seconds = settle_seconds
+        self.cache_dir = cache_dir
         self.store = store
         self.state = state
         self.root = root
@@ -273,7 +275,7 @@ class Executor:
 
     def _upload(self, f: FileChange) -> None:
         path = (self.root / f.path).resolve()
-        if self.hash_cache is not None and self.hash_cache.sha256(path) != f.sha256:
+        if self.hash_cache is not None and self.hash_cache.sha256(path) != (f.source_sha256 or f.sha256):
             raise ApplyStopped(error(
                 "apply.stale_dataset", f"{f.path} changed since the plan was made",
                 "its bytes no longer have the sha256 the plan recorded, so uploading it would train on data "
@@ -283,6 +285,8 @@ class Executor:
         self.state.touch()
         self._save()
         self.hooks.upload_started(f)
+        if f.converted_to:
+            path = self._converted(f, path)
         remote, adopted = self._upload_once(f, path)
         if not adopted:
             remote = self._settle_duplicate_upload(f, remote)
@@ -294,6 +298,19 @@ class Executor:
         self.uploaded.append(remote.id)
         self._save()
         self.hooks.upload_finished(f, remote, adopted)
+
+    def _converted(self, f: FileChange, source: Path) -> Path:
+        """The converted copy the plan hashed (from the cache, or converted again: conversion is
+        deterministic, and the result is checked against the plan's hash)."""
+        assert f.converted_to and f.source_sha256
+        conv = convert_cached(source, sha256=f.source_sha256, target=f.converted_to,
+                              cache_dir=self.cache_dir or self.root / ".ftops" / "cache")
+        if conv.sha256 != f.sha256:
+            raise ApplyStopped(error(
+                "apply.stale_dataset", f"{f.path} converts to other bytes than when the plan was made",
+                f"the {f.converted_to} copy hashes to {conv.sha256[:12]}…, the plan recorded {f.sha256[:12]}… "
+                "(another ftops version?).", hint="run `ftops plan` again"))
+        return conv.path
 
     def _find_file(self, f: FileChange) -> RemoteFile | None:
         for r in sorted(self.provider(f.provider).list_files(), key=lambda r: (r.created_at or 0, r.id)):

@@ -20,6 +20,7 @@ from ftops.datasets import (
     estimate_cost,
     resolve_n_epochs,
 )
+from ftops.datasets.convert import ConversionError
 from ftops.diagnostics import Diagnostic, FtopsError, SourceRange, error, warning
 from ftops.engine.fingerprint import derived_seed, file_placeholder, fingerprint
 from ftops.engine.hooks import Hooks
@@ -100,10 +101,12 @@ def build_desired(loaded: LoadedConfig, providers: Mapping[str, Provider], *, ca
     project = cfg.project
     result = DesiredSet(models=[], warnings=list(problems))
     seen_diag: set[tuple[str, str, str, str]] = set()
+    seen_conv: set[tuple[str, str]] = set()
     checked_pairs: set[tuple[str, str]] = set()
 
     def dataset(name: str, which: str, display: str, method: str, base: str,
-                uploads_api: bool) -> tuple[DatasetRef, DatasetReport]:
+                prov: Provider) -> tuple[DatasetRef, DatasetReport]:
+        uploads_api = prov.capabilities.uploads_api
         path = loaded.dataset_path(name, which)
         sha = hash_cache.sha256(path, lambda done, total: on.dataset_progress(display, "hashing", done, total))
         purpose = "validation" if which == "validation_file" else "training"
@@ -124,7 +127,29 @@ def build_desired(loaded: LoadedConfig, providers: Mapping[str, Provider], *, ca
                          valid=report.accepting(list(cfg.allow_secrets)).valid,
                          examples=st.examples, tokens_per_epoch=st.trained_tokens_per_epoch,
                          approximate=st.approximate)
-        return ref, report
+        return _converted(ref, path, prov, method, base), report
+
+    def _converted(ref: DatasetRef, path: Path, prov: Provider, method: str, base: str) -> DatasetRef:
+        """The provider's converted copy (what is uploaded and fingerprinted), when it wants one;
+        examples it cannot convert become dataset errors with file:line."""
+        if not ref.valid:
+            return ref
+        try:
+            conv = prov.convert(path, sha256=ref.sha256, base_model=base, method=method, cache_dir=cache_dir)
+        except ConversionError as e:
+            key = (ref.sha256, e.target)
+            if key not in seen_conv:
+                seen_conv.add(key)
+                title = prov.capabilities.title or prov.capabilities.name
+                result.diagnostics_by_sha.setdefault(ref.sha256, []).extend(
+                    error(p.code, p.message, f"{title} trains on {e.target}; this example has no equivalent "
+                          "there, so nothing was converted or sent.", range=SourceRange(ref.path, p.line),
+                          hint=p.hint) for p in e.problems)
+            return ref.model_copy(update={"valid": False})
+        if conv is None:
+            return ref
+        return ref.model_copy(update={"sha256": conv.sha256, "bytes": conv.bytes, "converted_to": conv.target,
+                                      "source_sha256": ref.sha256, "source_bytes": ref.bytes})
 
     for name in sorted(cfg.models):
         m = cfg.models[name]
@@ -133,11 +158,11 @@ def build_desired(loaded: LoadedConfig, providers: Mapping[str, Provider], *, ca
         caps = prov.capabilities
         method = m.method
         train_ref, train_report = dataset(name, "training_file", m.training_file, method, m.base_model,
-                                          caps.uploads_api)
+                                          prov)
         val_ref = None
         if m.validation_file:
             val_ref, val_report = dataset(name, "validation_file", m.validation_file, method, m.base_model,
-                                          caps.uploads_api)
+                                          prov)
             pair = (train_ref.sha256, val_ref.sha256)
             if pair not in checked_pairs:  # a pair shared by several models is reported once
                 checked_pairs.add(pair)

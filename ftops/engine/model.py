@@ -31,6 +31,11 @@ class DatasetRef(_Frozen):
     examples: int = 0
     tokens_per_epoch: int = 0
     approximate: bool = False
+    # Set when the provider trains on a converted copy: `sha256`/`bytes` are then the converted
+    # file's (what is uploaded and fingerprinted), these the declared file's.
+    converted_to: str | None = None
+    source_sha256: str | None = None
+    source_bytes: int | None = None
 
 
 class CostInfo(_Frozen):
@@ -144,6 +149,9 @@ class FileChange(_Frozen):
     filename: str  # the remote name, which carries the hash
     file_id: str | None = None  # known id (reuse / adopt)
     models: list[str] = Field(default_factory=list)
+    converted_to: str | None = None  # uploaded as `path` converted to this format (see DatasetRef)
+    source_sha256: str | None = None
+    source_bytes: int | None = None
 
 
 class ModelChange(_Frozen):

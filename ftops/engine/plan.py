@@ -405,16 +405,18 @@ def _plan_files(desired: list[DesiredModel], changes: list[ModelChange], state: 
     """One entry per distinct (provider, dataset) a job to be created needs; shared datasets upload
     once to each provider."""
     creating = {c.name for c in changes if c.action.creates_job}
-    needed: dict[tuple[str, str], tuple[str, int, list[str]]] = {}
+    needed: dict[tuple[str, str], tuple[str, int, list[str], dict[str, Any]]] = {}
     for d in sorted(desired, key=lambda m: m.name):
         if d.name not in creating:
             continue
         for ds in d.datasets:
-            entry = needed.setdefault((d.provider, ds.sha256), (ds.path, ds.bytes, []))
+            conv: dict[str, Any] = ({"converted_to": ds.converted_to, "source_sha256": ds.source_sha256,
+                     "source_bytes": ds.source_bytes} if ds.converted_to else {})
+            entry = needed.setdefault((d.provider, ds.sha256), (ds.path, ds.bytes, [], conv))
             entry[2].append(d.name)
 
     out: list[FileChange] = []
-    for (pname, sha), (path, size, models) in sorted(needed.items(), key=lambda kv: (kv[0][0], kv[1][0])):
+    for (pname, sha), (path, size, models, conv) in sorted(needed.items(), key=lambda kv: (kv[0][0], kv[1][0])):
         live: dict[str, RemoteFile] = {}
         by_sha: dict[str, RemoteFile] = {}
         if snapshot is not None:
@@ -427,14 +429,14 @@ def _plan_files(desired: list[DesiredModel], changes: list[ModelChange], state: 
         rec = state.file_for(sha, pname)
         if rec and (snapshot is None or (rec.file_id in live and live[rec.file_id].bytes in (size, None))):
             out.append(FileChange(provider=pname, sha256=sha, path=path, bytes=size, action=FileAction.REUSE,
-                                  filename=rec.filename, file_id=rec.file_id, models=models))
+                                  filename=rec.filename, file_id=rec.file_id, models=models, **conv))
         elif sha in by_sha and by_sha[sha].bytes in (size, None):
             f = by_sha[sha]
             out.append(FileChange(provider=pname, sha256=sha, path=path, bytes=size, action=FileAction.ADOPT,
-                                  filename=f.filename, file_id=f.id, models=models))
+                                  filename=f.filename, file_id=f.id, models=models, **conv))
         else:
             out.append(FileChange(provider=pname, sha256=sha, path=path, bytes=size, action=FileAction.UPLOAD,
-                                  filename="", models=models))
+                                  filename="", models=models, **conv))
     return out
 
 

@@ -34,6 +34,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ftops.datasets.convert import ConvertedFile, convert_cached
 from ftops.diagnostics import did_you_mean
 
 MB = 1024 * 1024
@@ -172,6 +173,9 @@ class Capabilities(BaseModel):
     title: str = ""  # "Together AI"
     default_base_url: str = ""
     key_env: str = ""
+    credential_chain: str = ""
+    """Set when credentials come from the provider's own chain (AWS, Google ADC) rather than one key
+    variable: then no key is required up front, and this says where they are looked for."""
     methods: frozenset[str] = frozenset({"supervised", "dpo", "reinforcement"})
     hyperparameters: tuple[ParamSpec, ...] = ()
     refused_hyperparameters: dict[str, str] = Field(default_factory=dict)
@@ -221,6 +225,9 @@ class Capabilities(BaseModel):
     """Fields of a model's `deployment:` block (empty: the provider has no deployments; the block is refused)."""
     deployment_prices: dict[str, float] = Field(default_factory=dict)
     """USD per hour of a deployment, by the provider's own key (e.g. accelerator type)."""
+    upload_format: str | None = None
+    """The format training data is converted to before upload (`ftops.datasets.convert.TARGETS`), or
+    None: uploaded as declared. `Provider.upload_format` may choose per base model."""
 
     def param(self, name: str, *, option: bool = False) -> ParamSpec | None:
         return next((p for p in (self.options if option else self.hyperparameters) if p.name == name), None)
@@ -517,6 +524,19 @@ class Provider(ABC):
         """Map the provider's status word (unknown words -> UNKNOWN)."""
 
     # ----------------------------------------------------------- files
+
+    def upload_format(self, base_model: str, method: str) -> str | None:
+        """The format this base model's data is converted to before upload (None: as declared)."""
+        return self.capabilities.upload_format
+
+    def convert(self, path: Path, *, sha256: str, base_model: str, method: str,
+                cache_dir: Path) -> ConvertedFile | None:
+        """The bytes to upload for the dataset at `path` (sha256 `sha256`), converted and cached, or
+        None when the provider takes the data as declared. Raises `ConversionError` (with line numbers)."""
+        target = self.upload_format(base_model, method)
+        if target is None:
+            return None
+        return convert_cached(path, sha256=sha256, target=target, cache_dir=cache_dir)
 
     @abstractmethod
     def list_files(self) -> list[RemoteFile]:

@@ -48,7 +48,7 @@ from ftops.providers.base import (
     sha_of_remote_name,
     short_hash,
 )
-from ftops.providers.errors import APIStatusError, ConflictError, NotFoundError, ProviderError
+from ftops.providers.errors import BadRequestError, APIStatusError, ConflictError, NotFoundError, ProviderError
 from ftops.providers.http import HttpProvider, _FileSlice
 from ftops.providers.together import _epoch
 
@@ -359,7 +359,14 @@ class FireworksProvider(HttpProvider):
                 cb = (lambda n: on_progress(n, size)) if on_progress else None
                 slices.append(_FileSlice(f, 0, size, cb, hasher=hashlib.sha256()))
                 return {"file": (filename, slices[-1], "application/jsonl")}
-            self._send("POST", f"{coll}/{ds_id}:upload", files=files, safe_to_repeat=True)
+            try:
+                self._send("POST", f"{coll}/{ds_id}:upload", files=files, safe_to_repeat=True)
+            except BadRequestError:
+                # A concurrent run uploaded the same content-addressed dataset first: READY is adoption.
+                now = self._dataset(self._request_json("GET", f"{coll}/{ds_id}"), "GET", f"{coll}/{ds_id}")
+                if now.status != "READY":
+                    raise
+                return now.model_copy(update={"sha256": sha256})
         got = slices[-1].hexdigest() if slices else None
         if got is not None and got != sha256:
             raise ProviderError(f"{path} changed while it was uploaded (sha256 {got[:12]}…, planned {sha256[:12]}…)",

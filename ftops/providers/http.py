@@ -254,6 +254,7 @@ class HttpProvider(Provider):
         data: Mapping[str, Any] | None = None,
         files: Callable[[], Any] | None = None,
         safe_to_repeat: bool | None = None,
+        content: bytes | None = None,
     ) -> httpx.Response:
         """Send with the retry policy in the module docstring; return a 2xx response or raise.
 
@@ -266,7 +267,7 @@ class HttpProvider(Provider):
         attempt = 0
         while True:
             err = self._attempt(method, path, params=params, json=json, data=data,
-                                files=files() if files else None, safe_to_repeat=safe_to_repeat)
+                                files=files() if files else None, safe_to_repeat=safe_to_repeat, content=content)
             if isinstance(err, httpx.Response):
                 return err
             if not err.retryable or attempt >= self.max_retries:
@@ -284,14 +285,15 @@ class HttpProvider(Provider):
             attempt += 1
 
     def _attempt(self, method: str, path: str, *, params: Mapping[str, Any] | None, json: Any,
-                 data: Mapping[str, Any] | None, files: Any, safe_to_repeat: bool
+                 data: Mapping[str, Any] | None, files: Any, safe_to_repeat: bool, content: bytes | None = None
                  ) -> httpx.Response | ProviderError:
         """One HTTP exchange: a 2xx response, or the translated error (returned, not raised)."""
         self.requests_sent += 1
         start = time.monotonic()
         try:
             request = self.http.build_request(method, path, params=self._prepare_params(params), json=json,
-                                              data=data, files=files, headers=self._auth_headers())
+                                              data=data, files=files, content=content,
+                                              headers=self._auth_headers())
             resp = self.http.send(request, stream=True)
             try:
                 self._read_within_deadline(resp, start)

@@ -9,14 +9,18 @@ from __future__ import annotations
 from ftops.providers.azure import AzureOpenAIProvider
 from ftops.providers.base import Capabilities, Provider
 from ftops.providers.fireworks import FireworksProvider
+from ftops.providers.bedrock import BedrockProvider
 from ftops.providers.openai import OpenAIProvider
 from ftops.providers.together import TogetherProvider
+from ftops.providers.vertex import VertexProvider
 
 PROVIDERS: dict[str, type[Provider]] = {
     "openai": OpenAIProvider,
     "azure": AzureOpenAIProvider,
     "together": TogetherProvider,
     "fireworks": FireworksProvider,
+    "bedrock": BedrockProvider,
+    "vertex": VertexProvider,
 }
 
 # The URL prefix each provider's dialect has in the sandbox (`ftops sandbox serve` and `sandbox: true`).
@@ -25,6 +29,8 @@ SANDBOX_PREFIX: dict[str, str] = {
     "azure": "/v1",
     "together": "/together/v1",
     "fireworks": "/fireworks/v1",
+    "bedrock": "/bedrock",
+    "vertex": "/vertex",
 }
 
 

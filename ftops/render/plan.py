@@ -202,6 +202,11 @@ def plan_text(plan: Plan, style: Style = plain) -> str:
                    "adopt": style("<= adopt", fg="cyan")}[f["action"]]
             where = f" as {f['file_id']}" if f.get("file_id") else ""
             to = f" to {f['provider']}" if multi else ""
+            if f.get("converted_to"):  # the declared file, then the converted copy that is uploaded
+                out.append(f"  {tag}  {f['path']}{to}  ({human_bytes(f['source_bytes'] or 0)}, sha256 "
+                           f"{(f['source_sha256'] or '')[:12]}…) as {f['converted_to']} "
+                           f"({human_bytes(f['bytes'])}, sha256 {f['sha256'][:12]}…){where}  for {', '.join(f['models'])}")
+                continue
             out.append(f"  {tag}  {f['path']}{to}  ({human_bytes(f['bytes'])}, sha256 {f['sha256'][:12]}…){where}"
                        f"  for {', '.join(f['models'])}")
         out.append("")

@@ -1,0 +1,137 @@
+"""Bedrock's and S3's dialects, driven by the real boto3 clients against a served sandbox on loopback
+(`endpoint_url` at the sandbox, dummy credentials from the environment)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ftops.sandbox import SandboxApp, SandboxSettings, make_server
+from tests.sandbox.conftest import FakeClock
+
+boto3 = pytest.importorskip("boto3")
+from botocore.config import Config  # noqa: E402
+from botocore.exceptions import ClientError  # noqa: E402
+
+BASE = "amazon.nova-micro-v1:0:128k"
+ROLE = "arn:aws:iam::123456789012:role/ft"
+
+
+@pytest.fixture
+def served(tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, FakeClock]]:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDSANDBOX")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "sandbox-secret")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    app = SandboxApp(tmp_path / "sandbox.db", settings=SandboxSettings(time_scale=100.0), clock=clock)
+    server = make_server("127.0.0.1", 0, app)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.port}", clock
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def clients(root: str) -> tuple[Any, Any, Any]:
+    cfg = Config(retries={"total_max_attempts": 1}, s3={"addressing_style": "path"},
+                 request_checksum_calculation="when_required", response_checksum_validation="when_required")
+    return (boto3.client("bedrock", region_name="us-east-1", endpoint_url=f"{root}/bedrock", config=cfg),
+            boto3.client("bedrock-runtime", region_name="us-east-1", endpoint_url=f"{root}/bedrock", config=cfg),
+            boto3.client("s3", region_name="us-east-1", endpoint_url=f"{root}/s3", config=cfg))
+
+
+def nova_lines(n: int) -> bytes:
+    return "".join(json.dumps({"schemaVersion": "bedrock-conversation-2024", "system": [{"text": "Be terse."}],
+                               "messages": [{"role": "user", "content": [{"text": f"question {i} topic{i}"}]},
+                                            {"role": "assistant", "content": [{"text": f"answer {i}"}]}]}) + "\n"
+                   for i in range(n)).encode()
+
+
+def create(bedrock: Any, name: str, token: str, uri: str = "s3://b/data/train.jsonl", **extra: Any) -> str:
+    params: dict[str, Any] = dict(
+        jobName=name, customModelName=f"{name}-model", roleArn=ROLE, clientRequestToken=token,
+        baseModelIdentifier=BASE, customizationType="FINE_TUNING", trainingDataConfig={"s3Uri": uri},
+        outputDataConfig={"s3Uri": "s3://b/out/"}, hyperParameters={"epochCount": "2"},
+        jobTags=[{"key": "ftops_model", "value": "m"}])
+    arn: str = bedrock.create_model_customization_job(**{**params, **extra})["jobArn"]
+    return arn
+
+
+def test_s3_put_head_get_list(served: tuple[str, FakeClock]) -> None:
+    _bedrock, _runtime, s3 = clients(served[0])
+    s3.put_object(Bucket="b", Key="data/a.jsonl", Body=b"one\n")
+    s3.put_object(Bucket="b", Key="data/a.jsonl", Body=b"two!\n")  # replaces
+    s3.put_object(Bucket="b", Key="other/c.jsonl", Body=b"x")
+    head = s3.head_object(Bucket="b", Key="data/a.jsonl")
+    assert head["ContentLength"] == 5
+    assert s3.get_object(Bucket="b", Key="data/a.jsonl")["Body"].read() == b"two!\n"
+    listed = s3.list_objects_v2(Bucket="b", Prefix="data/")
+    assert [(o["Key"], o["Size"]) for o in listed["Contents"]] == [("data/a.jsonl", 5)]
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket="b", Key="missing")
+    assert exc.value.response["Error"]["Code"] == "NoSuchKey"
+    for i in range(3):
+        s3.put_object(Bucket="p", Key=f"k{i}", Body=b"z")
+    page = s3.list_objects_v2(Bucket="p", MaxKeys=2)
+    assert page["IsTruncated"] and page["KeyCount"] == 2
+    rest = s3.list_objects_v2(Bucket="p", MaxKeys=2, ContinuationToken=page["NextContinuationToken"])
+    assert [o["Key"] for o in rest["Contents"]] == ["k2"] and not rest["IsTruncated"]
+
+
+def test_customization_job_lifecycle_token_tags_and_converse(served: tuple[str, FakeClock]) -> None:
+    root, clock = served
+    bedrock, runtime, s3 = clients(root)
+    s3.put_object(Bucket="b", Key="data/train.jsonl", Body=nova_lines(12))
+    arn = create(bedrock, "ftops-a-x1", "tok-1")
+    # AWS ignores a repeated clientRequestToken: same job, nothing new.
+    assert create(bedrock, "ftops-a-x1", "tok-1") == arn
+    with pytest.raises(ClientError) as exc:
+        create(bedrock, "ftops-a-x1", "tok-2")
+    assert exc.value.response["Error"]["Code"] == "ConflictException"
+    job = bedrock.get_model_customization_job(jobIdentifier=arn)
+    assert job["status"] == "InProgress" and job["clientRequestToken"] == "tok-1"
+    assert bedrock.get_model_customization_job(jobIdentifier="ftops-a-x1")["jobArn"] == arn  # by name
+    assert bedrock.list_tags_for_resource(resourceARN=arn)["tags"] == [{"key": "ftops_model", "value": "m"}]
+    clock.advance(3600)
+    job = bedrock.get_model_customization_job(jobIdentifier=arn)
+    assert job["status"] == "Completed", job
+    answer = runtime.converse(modelId=job["outputModelArn"],
+                              messages=[{"role": "user", "content": [{"text": "question 3 topic3"}]}])
+    assert answer["output"]["message"]["content"][0]["text"] == "answer 3"
+
+
+def test_list_filters_paginates_and_stop(served: tuple[str, FakeClock]) -> None:
+    bedrock, _runtime, s3 = clients(served[0])
+    s3.put_object(Bucket="b", Key="data/train.jsonl", Body=nova_lines(12))
+    arns = [create(bedrock, f"ftops-p{i}-xabc", f"t{i}") for i in range(3)]
+    create(bedrock, "other-job", "t9")
+    first = bedrock.list_model_customization_jobs(nameContains="-xabc", maxResults=2)
+    assert len(first["modelCustomizationJobSummaries"]) == 2 and first["nextToken"]
+    rest = bedrock.list_model_customization_jobs(nameContains="-xabc", maxResults=2, nextToken=first["nextToken"])
+    seen = [j["jobArn"] for j in first["modelCustomizationJobSummaries"] + rest["modelCustomizationJobSummaries"]]
+    assert sorted(seen) == sorted(arns)
+    bedrock.stop_model_customization_job(jobIdentifier=arns[0])
+    assert bedrock.get_model_customization_job(jobIdentifier=arns[0])["status"] == "Stopping"
+    assert [j["jobArn"] for j in bedrock.list_model_customization_jobs(statusEquals="Stopping")[
+        "modelCustomizationJobSummaries"]] == [arns[0]]
+
+
+def test_errors_are_aws_shaped(served: tuple[str, FakeClock]) -> None:
+    bedrock, _runtime, s3 = clients(served[0])
+    s3.put_object(Bucket="b", Key="bad.jsonl", Body=b'{"messages": []}\n')
+    with pytest.raises(ClientError) as exc:
+        create(bedrock, "j", "t", uri="s3://b/bad.jsonl")
+    assert exc.value.response["Error"]["Code"] == "ValidationException"
+    assert "line 1" in exc.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as exc:
+        bedrock.get_model_customization_job(jobIdentifier="nope")
+    assert exc.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    with pytest.raises(ClientError) as exc:
+        create(bedrock, "j", "t", hyperParameters={"epochCount": "9"})
+    assert exc.value.response["Error"]["Code"] == "ValidationException"
