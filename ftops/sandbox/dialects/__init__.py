@@ -32,6 +32,7 @@ import `ftops.providers`: the emulator is an independent reading of the provider
 from __future__ import annotations
 
 import secrets
+import sqlite3
 import time
 from typing import TYPE_CHECKING, ClassVar
 
@@ -68,6 +69,12 @@ class Dialect:
         for key, value in exc.headers.items():
             response.headers[key] = value
         return response
+
+    def process_file(self, row: sqlite3.Row) -> tuple[str, str | None]:
+        """Final (status, status_details) of a file committed with `processing_s` (see
+        `SandboxApp.commit_file`), called once its simulated processing time has passed. The bytes
+        are at `self.app.store.file_path(row["id"])`. Default: always "processed"."""
+        return "processed", None
 
     def decorate(self, response: Response, started: float) -> None:
         """Add the provider's response headers (request id, processing time, …)."""
