@@ -98,7 +98,8 @@ def test_schemathesis_finds_no_server_error(tmp_path: Path, openapi_spec_path: P
              "--include-path-regex", OPERATIONS, "-H", f"Authorization: Bearer {KEY}",
              "--max-time", str(seconds), "--workers", "2", "--suppress-health-check", "all",
              "--report", "json", "--report-dir", str(reports), "--seed", os.environ.get("FTOPS_FUZZ_SEED", "15")],
-            capture_output=True, text=True, timeout=seconds + 300, check=False)
+            capture_output=True, text=True, timeout=seconds + 300, check=False,
+            cwd=tmp_path)  # st keeps a .schemathesis/ cache in its working directory
     finally:
         server.shutdown()
         server.server_close()
