@@ -769,16 +769,23 @@ def sandbox() -> None:
 @click.option("--time-scale", type=FiniteFloat(minimum=None), help="Speed-up factor (default $FTOPS_SANDBOX_TIME_SCALE or 1).")
 @click.option("--faults", help="e.g. error_rate=0.2,lost_response_rate=0.1,seed=7 (default $FTOPS_SANDBOX_FAULTS).")
 @click.option("--api-key", "api_keys", multiple=True, help="Accepted key (repeatable; default: any).")
+@click.option("--limit", "limits", multiple=True, metavar="NAME=N",
+              help="Override a limit (repeatable; N=none removes it): max_active_jobs_per_model (3), "
+                   "job_creates_per_day (48), job_creates_per_hour (none), file_uploads_per_hour (none), "
+                   "max_running_jobs (3), max_json_body_bytes, max_json_depth, read_timeout_s, file_processing_s. "
+                   "Rate-limit windows shrink with --time-scale.")
 def sandbox_serve(host: str, port: int, db: Path, time_scale: float | None, faults: str | None,
-                  api_keys: tuple[str, ...]) -> None:
+                  api_keys: tuple[str, ...], limits: tuple[str, ...]) -> None:
     """Serve every sandbox dialect on one port: OpenAI at /v1 (point OPENAI_BASE_URL or the openai SDK
     at it), Together AI at /together/v1 (the together SDK takes base_url http://HOST:PORT/together)."""
     from ftops.sandbox import serve
+    from ftops.sandbox.settings import parse_limits
 
+    parsed = parse_limits(limits)
     db.parent.mkdir(parents=True, exist_ok=True)
     serve(host=host, port=port, db_path=db, time_scale=time_scale,
           faults=faults if faults is not None else os.environ.get("FTOPS_SANDBOX_FAULTS"),
-          api_keys=list(api_keys) or None, echo=lambda s: click.echo(s, err=True))
+          api_keys=list(api_keys) or None, echo=lambda s: click.echo(s, err=True), limits=parsed)
 
 
 # ---------------------------------------------------------------------- state backends and locks

@@ -52,6 +52,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if "fuzz" not in (config.getoption("-m") or ""):  # minutes long: only when asked for with -m fuzz
+        skip_fuzz = pytest.mark.skip(reason="fuzzing runs only with -m fuzz")
+        for item in items:
+            if item.get_closest_marker("fuzz"):
+                item.add_marker(skip_fuzz)
     marked = [i for i in items if i.get_closest_marker("needs_tiktoken")]
     if marked and not _tiktoken_ready():
         skip = pytest.mark.skip(reason="tiktoken encodings unavailable (../shared/tiktoken-cache is absent)")

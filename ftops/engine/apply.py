@@ -290,6 +290,7 @@ class Executor:
         remote, adopted = self._upload_once(f, path)
         if not adopted:
             remote = self._settle_duplicate_upload(f, remote)
+        remote = self.provider(f.provider).wait_until_usable(remote)  # a broken file stops apply here
         key = State.file_key(f.provider, f.sha256)
         self.state.files[key] = FileRecord(sha256=f.sha256, file_id=remote.id, bytes=remote.bytes or f.bytes,
                                            filename=remote.filename, path=f.path, provider=f.provider)

@@ -303,6 +303,8 @@ class RemoteFile(BaseModel):
     sha256: str | None = None
     usable: bool = True
     """False when the provider says the file errored or was deleted: never reused."""
+    status_details: str | None = None
+    """The provider's reason when `status` is an error (OpenAI's `status_details`)."""
 
 
 class RemoteJob(BaseModel):
@@ -549,6 +551,14 @@ class Provider(ABC):
 
     @abstractmethod
     def delete_file(self, file_id: str) -> None: ...
+
+    def wait_until_usable(self, file: RemoteFile) -> RemoteFile:
+        """Block until the provider can train on `file` (just uploaded or adopted) and return its
+        latest state; raise `FileProcessingError` if it ended in an error or never became usable.
+
+        For providers whose files pass through a processing state (OpenAI: `uploaded` ->
+        `processed` | `error`). Default: usable as soon as the upload answered."""
+        return file
 
     # ----------------------------------------------------------- jobs
 

@@ -6,6 +6,7 @@
     ├── PaginationError                a list did not end within max_pages, or its cursor repeated
     ├── TransportError                 no HTTP answer at all; maybe_committed says whether a
     │                                  non-GET request may have reached the server
+    ├── FileProcessingError            an uploaded file ended in `error` or never became usable
     └── APIStatusError                 the server answered with an error status
         ├── BadRequestError            400, 422 (message names `param`)
         ├── AuthError                  401/403: never read as "absent"
@@ -130,6 +131,21 @@ class TransportError(ProviderError):
         if self.maybe_committed:
             return "the request may have been applied; re-running looks it up before retrying"
         return "check the network and the provider's base_url"
+
+
+class FileProcessingError(ProviderError):
+    """An uploaded file that the provider could not process (status `error`), or that did not become
+    usable in time: training on it would fail, so apply stops before creating a job."""
+
+    diagnostic_code = "provider.file_error"
+
+    def summary(self) -> str:
+        return "the provider could not process an uploaded file"
+
+    def hint(self) -> str:
+        if self.retryable:
+            return "re-run `ftops apply` later: the file is kept and adopted, not uploaded again"
+        return "fix the dataset (`ftops dataset check` names the line), then re-run `ftops apply`"
 
 
 class APIStatusError(ProviderError):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import datetime
 import hashlib
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ from ftops.providers.base import (
     remote_filename,
     sha_of_remote_name,
 )
-from ftops.providers.errors import APIStatusError, PaginationError, ProviderError
+from ftops.providers.errors import APIStatusError, FileProcessingError, PaginationError, ProviderError
 from ftops.providers.http import HttpProvider, _FileSlice, parse_retry_after
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -268,6 +269,38 @@ class OpenAIProvider(HttpProvider):
 
     def delete_file(self, file_id: str) -> None:
         self._send("DELETE", f"/files/{file_id}")
+
+    #: How long `wait_until_usable` polls a file that stays `uploaded` (seconds, and polls).
+    file_processing_timeout = 900.0
+    file_processing_max_polls = 400
+
+    def wait_until_usable(self, file: RemoteFile) -> RemoteFile:
+        """Poll the file until OpenAI says `processed` (a job created before would be refused); raise
+        `FileProcessingError` with OpenAI's `status_details` if it ends in `error`. The first look is
+        immediate, then waits start at 50 ms and double up to 5 s, so a sandbox at a high time scale
+        answers quickly."""
+        started = time.monotonic()
+        delay = 0.05
+        for _poll in range(self.file_processing_max_polls + 1):
+            if file.status == "error" or not file.usable:
+                reason = file.status_details or "no reason given"
+                raise FileProcessingError(
+                    f"{file.filename} ({file.id}) could not be processed by the provider: {reason}",
+                    code="file_error", method="GET", path=f"/files/{file.id}")
+            if file.status in ("processed", None):
+                return file
+            if time.monotonic() - started > self.file_processing_timeout:
+                break
+            if _poll:  # look once at once: the upload's answer may already be stale
+                self._sleep(delay)
+                delay = min(delay * 2, 5.0)
+            sha = file.sha256
+            file = self.get_file(file.id)
+            file = file.model_copy(update={"sha256": file.sha256 or sha})
+        raise FileProcessingError(
+            f"{file.filename} ({file.id}) is still '{file.status}' after "
+            f"{time.monotonic() - started:.0f} s; the provider has not finished processing it",
+            code="file_not_ready", retryable=True, method="GET", path=f"/files/{file.id}")
 
     def upload_file(self, path: Path, *, sha256: str, display_path: str,
                     on_progress: ProgressCallback | None = None) -> RemoteFile:

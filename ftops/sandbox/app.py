@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
 import re
@@ -26,7 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 from werkzeug.routing import EndpointPrefix, Map, Submount
 from werkzeug.wrappers import Request, Response
 
@@ -39,10 +40,100 @@ from ftops.sandbox.store import Store, fsync_dir, insert_file
 if TYPE_CHECKING:
     from ftops.sandbox.dialects import Dialect
 
-__all__ = ["SandboxApp", "int_arg"]
+__all__ = ["SandboxApp", "finite_json", "int_arg", "parse_json"]
 
 MB = 1024 * 1024
 WINDOW_S = 3600.0
+
+log = logging.getLogger("ftops.sandbox")
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"non-finite number {name}")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"non-finite number {text}")
+    return value
+
+
+def parse_json(raw: bytes | str, *, max_depth: int) -> Any:
+    """Strict JSON: no NaN/Infinity (nor numbers that overflow to them), at most `max_depth` levels of
+    nesting, no lone UTF-16 surrogates in strings or keys. Raises ApiError(400) otherwise.
+
+    Depth is checked on the raw text before parsing, so a 100,000-level document never reaches the
+    (recursive) parser."""
+    text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > max_depth:
+                    raise bad_request(f"The JSON body is nested more than {max_depth} levels deep.",
+                                      code="invalid_json")
+        elif ch in "]}":
+            depth -= 1
+    try:
+        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except RecursionError:  # pragma: no cover - the depth scan above refuses such bodies first
+        raise bad_request("The JSON body is nested too deeply.", code="invalid_json") from None
+    except ValueError as exc:
+        if "non-finite" in str(exc):
+            raise bad_request("The JSON body holds a non-finite number (NaN, Infinity or one too large to "
+                              "represent); numbers must be finite.", code="invalid_value") from None
+        raise
+    _check_strings(value)
+    return value
+
+
+def _check_strings(value: Any) -> None:
+    """Refuse strings (values or keys) that are not valid Unicode: a lone surrogate such as \\ud800
+    parses in Python but can be neither stored nor sent back as UTF-8."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            strings: list[str] = [node]
+        elif isinstance(node, dict):
+            strings = [k for k in node if isinstance(k, str)]
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            strings = []
+            stack.extend(node)
+        else:
+            continue
+        for s in strings:
+            try:
+                s.encode("utf-8")
+            except UnicodeEncodeError:
+                raise bad_request("The JSON body holds a string that is not valid Unicode (a lone UTF-16 "
+                                  "surrogate such as \\ud800).", code="invalid_value") from None
+
+
+def finite_json(value: Any) -> Any:
+    """`value` with every non-finite float replaced by None: what the sandbox sends is always standard
+    JSON, even when a row stored before non-finite numbers were refused still holds one."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_json(v) for v in value]
+    return value
 
 
 def int_arg(request: Request, name: str, default: int, low: int, high: int) -> int:
@@ -122,6 +213,11 @@ class SandboxApp:
             adapter = self._urls.bind_to_environ(environ)
             try:
                 endpoint, values = adapter.match()
+            except MethodNotAllowed as exc:
+                allowed = ", ".join(sorted(exc.valid_methods or ()))
+                raise ApiError(405, f"Method {request.method} is not allowed on {request.path}"
+                                    + (f" (allowed: {allowed})." if allowed else "."),
+                               headers={"Allow": allowed} if allowed else None) from None
             except HTTPException:
                 raise ApiError(404, f"Invalid URL ({request.method} {request.path})") from None
             name, _, handler = str(endpoint).partition(".")
@@ -135,7 +231,13 @@ class SandboxApp:
         except ApiError as exc:
             response = dialect.error_response(exc)
         except RequestEntityTooLarge:
-            response = dialect.error_response(ApiError(413, "Request body too large."))
+            response = dialect.error_response(ApiError(413, "Request body too large.", code="request_too_large"))
+        except (LostResponse, TimeoutError, ConnectionError):
+            raise  # the served wrapper drops the connection; werkzeug treats these as "client went away"
+        except Exception:  # a bug: still answer in the dialect's JSON shape, never an HTML page
+            log.exception("sandbox: unhandled error on %s %s", request.method, request.path)
+            response = dialect.error_response(ApiError(500, "The sandbox hit an internal error while processing "
+                                                            "your request.", type="server_error"))
         if lost:
             raise LostResponse(f"{request.method} {request.path}: response dropped after the action committed")
         dialect.decorate(response, started)
@@ -145,21 +247,50 @@ class SandboxApp:
     # -- shared services for dialects -----------------------------------------------------------
     @staticmethod
     def json(body: Any, status: int = 200) -> Response:
-        return Response(json.dumps(body), status=status, mimetype="application/json")
+        """A JSON response; never NaN/Infinity (non-finite numbers become null)."""
+        try:
+            text = json.dumps(body, allow_nan=False)
+        except ValueError:
+            text = json.dumps(finite_json(body), allow_nan=False)
+        return Response(text, status=status, mimetype="application/json")
 
     @contextmanager
     def tx(self) -> Iterator[tuple[sqlite3.Connection, float, Simulation]]:
         """One transaction, with the world advanced to now before the action runs."""
         with self.store.write() as conn:
             now = self.clock()
+            self.process_files(conn, now)
             sim = Simulation(conn, self.store, self.settings)
             sim.advance(now)
             yield conn, now, sim
 
-    @staticmethod
-    def json_body(request: Request) -> dict[str, Any]:
+    def process_files(self, conn: sqlite3.Connection, now: float) -> None:
+        """Finish the processing of every `uploaded` file whose `ready_at` has passed: its dialect's
+        `process_file` decides `processed` or `error` (with `status_details`)."""
+        for row in conn.execute("SELECT * FROM files WHERE status = 'uploaded' AND ready_at IS NOT NULL "
+                                "AND ready_at <= ? AND deleted = 0", (now,)).fetchall():
+            dialect = self._by_name.get(row["dialect"])
+            status, details = dialect.process_file(row) if dialect is not None else ("processed", None)
+            conn.execute("UPDATE files SET status = ?, status_details = ? WHERE id = ?", (status, details, row["id"]))
+
+    def json_body(self, request: Request) -> dict[str, Any]:
+        """The request's JSON object, within `settings.max_json_body_bytes` (413) and
+        `settings.max_json_depth` (400), finite numbers and valid Unicode only (400)."""
+        limit = self.settings.max_json_body_bytes
+        if request.content_length is not None and request.content_length > limit:
+            raise ApiError(413, f"Request body too large: the limit for JSON bodies is {limit} bytes.",
+                           code="request_too_large")
+        request.max_content_length = limit
         try:
-            body = json.loads(request.get_data(cache=True) or b"{}")
+            raw = request.stream.read(limit + 1) if request.content_length is None else request.get_data(cache=True)
+        except RequestEntityTooLarge:
+            raise ApiError(413, f"Request body too large: the limit for JSON bodies is {limit} bytes.",
+                           code="request_too_large") from None
+        if len(raw) > limit:
+            raise ApiError(413, f"Request body too large: the limit for JSON bodies is {limit} bytes.",
+                           code="request_too_large")
+        try:
+            body = parse_json(raw or b"{}", max_depth=self.settings.max_json_depth)
         except (ValueError, UnicodeDecodeError):
             raise bad_request("We could not parse the JSON body of your request. (HINT: This likely means you "
                               "aren't using your HTTP library correctly.)") from None
@@ -167,15 +298,24 @@ class SandboxApp:
             raise bad_request("The request body must be a JSON object.")
         return body
 
-    def rate_limit(self, conn: sqlite3.Connection, now: float, kind: str, limit: int, what: str) -> None:
-        """Refuse (429) a `kind` of action done `limit` times in the last hour; the caller records
-        the action with `record_rate_event` once it succeeded."""
-        conn.execute("DELETE FROM rate_events WHERE kind = ? AND at <= ?", (kind, now - WINDOW_S))
-        rows = conn.execute("SELECT at FROM rate_events WHERE kind = ? ORDER BY at", (kind,)).fetchall()
+    def rate_limit(self, conn: sqlite3.Connection, now: float, kind: str, limit: int | None, what: str, *,
+                   window_s: float = WINDOW_S) -> None:
+        """Refuse (429) a `kind` of action done `limit` times in the last `window_s` seconds of sandbox
+        time (divided by `time_scale`, like every duration); `limit=None` means no limit. The caller
+        records the action with `record_rate_event` once it succeeded."""
+        if limit is None:
+            return
+        window = window_s / self.settings.time_scale
+        per = {3600.0: "hour", 86400.0: "day", 60.0: "minute"}.get(window_s, f"{window_s:g} s")
+        # One kind may be limited over several windows (per hour and per day): keep a day's events.
+        conn.execute("DELETE FROM rate_events WHERE kind = ? AND at <= ?",
+                     (kind, now - max(window, 86400.0 / self.settings.time_scale)))
+        rows = conn.execute("SELECT at FROM rate_events WHERE kind = ? AND at > ? ORDER BY at",
+                            (kind, now - window)).fetchall()
         if len(rows) >= limit:
-            wait = max(0.001, rows[len(rows) - limit]["at"] + WINDOW_S - now)
+            wait = max(0.001, rows[len(rows) - limit]["at"] + window - now)
             raise ApiError(
-                429, f"Rate limit reached for {what} per hour: limit {limit}, used {len(rows)}. "
+                429, f"Rate limit reached for {what} per {per}: limit {limit}, used {len(rows)}. "
                      f"Please try again in {math.ceil(wait)}s.",
                 type="requests", code="rate_limit_exceeded",
                 headers={"Retry-After": str(math.ceil(wait)), "retry-after-ms": str(math.ceil(wait * 1000))},
@@ -217,13 +357,19 @@ class SandboxApp:
 
     def commit_file(self, conn: sqlite3.Connection, tmp: Path, *, dialect: str, file_id: str, now: float,
                     size: int, filename: str, purpose: str, sha256: str, expires_at: float | None,
-                    extra: dict[str, Any] | None = None) -> sqlite3.Row:
-        """Record an uploaded file (rate-limited per dialect) and move its bytes in place."""
+                    extra: dict[str, Any] | None = None, processing_s: float | None = None) -> sqlite3.Row:
+        """Record an uploaded file (rate-limited per dialect) and move its bytes in place.
+
+        `processing_s` (sandbox seconds, divided by `time_scale`): the file starts `uploaded` and
+        the core later asks the dialect's `process_file` for its final status; None: `processed` now."""
         kind = "file_upload" if dialect == "openai" else f"{dialect}:file_upload"
         self.rate_limit(conn, now, kind, self.settings.file_uploads_per_hour, "file uploads")
+        pending = processing_s is not None
         insert_file(conn, file_id=file_id, created_at=now, size=size, filename=filename, purpose=purpose,
                     sha256=sha256, expires_at=expires_at, dialect=dialect,
-                    extra=json.dumps(extra) if extra is not None else None)
+                    extra=json.dumps(extra) if extra is not None else None,
+                    status="uploaded" if pending else "processed",
+                    ready_at=now + (processing_s or 0.0) / self.settings.time_scale if pending else None)
         self.record_rate_event(conn, now, kind)
         self.place_file(tmp, file_id)
         row: sqlite3.Row = conn.execute("SELECT * FROM files WHERE id = ?", (file_id,)).fetchone()

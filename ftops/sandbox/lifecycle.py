@@ -36,6 +36,7 @@ from ftops.sandbox.validation import base_model_of
 
 __all__ = ["Simulation", "method_hyperparameters", "metrics_at", "resolve_hyperparameters", "timestamp"]
 
+MIN_EXAMPLES = 10  # OpenAI's minimum for a training file
 VALIDATE_BASE_S = 20.0
 VALIDATE_PER_MB_S = 1.0
 QUEUE_MIN_S = 30.0
@@ -50,7 +51,8 @@ def resolve_hyperparameters(method_type: str, requested: dict[str, Any], n_examp
     """Replace every "auto" the way OpenAI documents it.
 
     n_epochs: `ftops.datasets.resolve_n_epochs`. batch_size: ~0.2% of the examples, between 1 and
-    256. learning_rate_multiplier: 0.05, 0.1 or 0.2 as the batch size grows (< 8, < 32, >= 32).
+    256. learning_rate_multiplier: what real jobs report for "auto" (OpenAI documents no formula):
+    2.0 at batch size 1-4 (small files, the common case), 1.8 from 5 on.
     DPO beta: 0.1. Reinforcement: compute_multiplier 1.0, eval_interval 1, eval_samples 1.
     """
     from ftops.datasets import resolve_n_epochs
@@ -64,7 +66,7 @@ def resolve_hyperparameters(method_type: str, requested: dict[str, Any], n_examp
     hp["batch_size"] = int(batch)
     lr = hp.get("learning_rate_multiplier", "auto")
     if lr == "auto" or lr is None:
-        lr = 0.05 if hp["batch_size"] < 8 else 0.1 if hp["batch_size"] < 32 else 0.2
+        lr = 2.0 if hp["batch_size"] <= 4 else 1.8
     hp["learning_rate_multiplier"] = lr
     if method_type == "dpo" and hp.get("beta", "auto") == "auto":
         hp["beta"] = 0.1
@@ -229,14 +231,34 @@ class Simulation:
         errors = [e for e in report.errors if param == "training_file" or e.code != "too_few_examples"]
         if not errors and report.stats.examples > 0:
             return None, report
-        if errors:
-            first = errors[0]
-            where = f" Line {first.line}:" if first.line else ""
-            detail = f"{len(errors)} error(s) found.{where} {first.message} [{first.code}]"
+        format_errors = [e for e in errors if e.code != "too_few_examples"]
+        if errors and not format_errors:
+            # OpenAI's own code and wording for a file that is well-formed but too small.
+            n = int(report.stats.examples)
+            return {"code": "invalid_n_examples", "param": param,
+                    "message": f"Training file has {n} example(s), but must have at least {MIN_EXAMPLES} "
+                               "examples"}, report
+        if format_errors:
+            # OpenAI cites the example (1-based, blank lines skipped), not the line or an internal code;
+            # ftops's own `dataset check` keeps its line-precise messages.
+            first = format_errors[0]
+            where = f" Example {self._example_number(file_id, first.line)}:" if first.line else ""
+            detail = f"Invalid file format.{where} {first.message[:1].upper()}{first.message[1:]}"
         else:
-            detail = "The file contains no examples."
+            detail = "Invalid file format. The file contains no examples."
         return {"code": f"invalid_{param}", "param": param,
                 "message": f"The job failed due to an invalid {kind} file. {detail}"}, report
+
+    def _example_number(self, file_id: str, line: int) -> int:
+        """The 1-based example a 1-based line of a JSONL file holds (blank lines are not examples)."""
+        n = 0
+        with open(self.store.file_path(file_id), "rb") as fh:
+            for number, raw in enumerate(fh, start=1):
+                if raw.strip():
+                    n += 1
+                if number >= line:
+                    break
+        return max(n, 1)
 
     def _start(self, job: sqlite3.Row, t: float) -> None:
         message = "Fine-tuning job started" if job["elapsed_before"] == 0 else "Fine-tuning job resumed training"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -46,23 +47,39 @@ def _dropping(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[byt
     return wsgi
 
 
-def make_server(host: str, port: int, app: Callable[..., Iterable[bytes]]) -> BaseWSGIServer:
+def make_server(host: str, port: int, app: Callable[..., Iterable[bytes]], *,
+                read_timeout_s: float | None = None) -> BaseWSGIServer:
     """A threaded server for `app` (port 0 picks a free port; read it back from `.port`).
-    Call `.serve_forever()` and, from another thread, `.shutdown()`; raises OSError if the port is busy."""
+    Call `.serve_forever()` and, from another thread, `.shutdown()`; raises OSError if the port is busy.
+
+    A connection that sends nothing for `read_timeout_s` seconds (default: the app's
+    `settings.read_timeout_s`, else 30) is closed, so a client announcing a huge body it never sends
+    cannot hold a server thread."""
+    if read_timeout_s is None:
+        settings = getattr(app, "settings", None)
+        read_timeout_s = float(getattr(settings, "read_timeout_s", 30.0))
+
+    class Handler(_QuietHandler):
+        timeout = read_timeout_s
+
     # Bind here so a busy port raises OSError (werkzeug would print and sys.exit instead).
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
         sock.listen(128)
-        return _werkzeug_make_server(host, port, _dropping(app), threaded=True, request_handler=_QuietHandler,
+        return _werkzeug_make_server(host, port, _dropping(app), threaded=True, request_handler=Handler,
                                      fd=sock.fileno())
 
 
 def serve(*, host: str, port: int, db_path: Path, time_scale: float | None, faults: str | None,
-          api_keys: list[str] | None, echo: Callable[[str], None] = print) -> None:
-    """Run the sandbox until interrupted (the `ftops sandbox serve` command)."""
+          api_keys: list[str] | None, echo: Callable[[str], None] = print,
+          limits: dict[str, Any] | None = None) -> None:
+    """Run the sandbox until interrupted (the `ftops sandbox serve` command); `limits` replaces
+    `SandboxSettings` fields (a None value there means "no limit", not "the default")."""
     settings = SandboxSettings.from_env(time_scale=time_scale, faults=faults, api_keys=api_keys or None)
+    if limits:
+        settings = dataclasses.replace(settings, **limits)
     app = SandboxApp(Path(db_path), settings=settings)
     try:
         server = make_server(host, port, app)

@@ -13,7 +13,7 @@ from typing import Any
 
 from ftops.diagnostics import FtopsError, did_you_mean, error
 
-__all__ = ["FaultConfig", "SandboxSettings"]
+__all__ = ["LIMIT_NAMES", "FaultConfig", "SandboxSettings", "parse_limits"]
 
 _RATE_KEYS = ("error_rate", "rate_limit_rate", "lost_response_rate")
 
@@ -101,10 +101,22 @@ class SandboxSettings:
     may differ (e.g. a test server with a high time scale)."""
 
     api_keys: list[str] | None = None  # None: any non-empty bearer key is accepted
-    time_scale: float = 1.0  # speed-up factor; 1.0 = realistic durations
+    time_scale: float = 1.0  # speed-up factor; 1.0 = realistic durations (and rate-limit windows)
     max_running_jobs: int = 3
-    job_creates_per_hour: int = 10
-    file_uploads_per_hour: int = 100
+    # Limits (docs/sandbox-differences.md says where each default comes from; None = no limit).
+    # OpenAI's rate-limit table for fine-tuning: "active / queued jobs" 3 per base model, and a daily
+    # cap on job creations; it documents no hourly cap and no cap on file uploads.
+    max_active_jobs_per_model: int | None = 3
+    job_creates_per_day: int | None = 48
+    job_creates_per_hour: int | None = None
+    file_uploads_per_hour: int | None = None
+    # Hostile requests: JSON bodies above this size answer 413, nested deeper answer 400; a served
+    # connection that sends nothing for read_timeout_s seconds is closed.
+    max_json_body_bytes: int = 16 * 1024 * 1024
+    max_json_depth: int = 100
+    read_timeout_s: float = 30.0
+    # Simulated file processing (uploaded -> processed | error), divided by time_scale like every duration.
+    file_processing_s: float = 3.0
     org: str = "ftops-sandbox"
     faults: FaultConfig = field(default_factory=FaultConfig)
     # OpenAI accepts no new self-serve fine-tuning jobs after 2027-01-06. That is a platform policy,
@@ -119,6 +131,18 @@ class SandboxSettings:
         if self.max_running_jobs < 1:
             raise _settings_error("sandbox.bad_setting", "invalid max_running_jobs",
                                   "max_running_jobs must be at least 1.")
+        for name in ("max_active_jobs_per_model", "job_creates_per_day", "job_creates_per_hour",
+                     "file_uploads_per_hour"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise _settings_error("sandbox.bad_setting", f"invalid {name}",
+                                      f"{name} must be at least 1 (or unset for no limit), got {value}.")
+        for name in ("max_json_body_bytes", "max_json_depth"):
+            if getattr(self, name) < 1:
+                raise _settings_error("sandbox.bad_setting", f"invalid {name}", f"{name} must be at least 1.")
+        if not self.read_timeout_s > 0 or not self.file_processing_s >= 0:
+            raise _settings_error("sandbox.bad_setting", "invalid timing setting",
+                                  "read_timeout_s must be > 0 and file_processing_s >= 0.")
 
     @classmethod
     def from_env(cls, **overrides: Any) -> SandboxSettings:
@@ -144,3 +168,37 @@ class SandboxSettings:
                 value = FaultConfig.parse(value)
             values[key] = value
         return cls(**values)
+
+
+#: Settings `ftops sandbox serve --limit NAME=N` may change; the optional ones accept `none`.
+LIMIT_NAMES: dict[str, type] = {
+    "max_active_jobs_per_model": int, "job_creates_per_day": int, "job_creates_per_hour": int,
+    "file_uploads_per_hour": int, "max_running_jobs": int, "max_json_body_bytes": int, "max_json_depth": int,
+    "read_timeout_s": float, "file_processing_s": float,
+}
+_OPTIONAL_LIMITS = ("max_active_jobs_per_model", "job_creates_per_day", "job_creates_per_hour", "file_uploads_per_hour")
+
+
+def parse_limits(items: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """`["job_creates_per_day=10", "file_uploads_per_hour=none"]` -> settings overrides (None = no limit)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        name, sep, raw = item.partition("=")
+        name, raw = name.strip(), raw.strip()
+        if not sep or name not in LIMIT_NAMES:
+            raise _settings_error("sandbox.bad_limit", "unknown sandbox limit",
+                                  f"`{item}` is not NAME=N with NAME among {', '.join(LIMIT_NAMES)}.",
+                                  did_you_mean(name, list(LIMIT_NAMES)))
+        if raw.lower() == "none" and name in _OPTIONAL_LIMITS:
+            out[name] = None
+            continue
+        try:
+            value = LIMIT_NAMES[name](raw)
+        except ValueError:
+            raise _settings_error("sandbox.bad_limit", "invalid sandbox limit",
+                                  f"`{item}`: expected a number" + (" or none" if name in _OPTIONAL_LIMITS else "")
+                                  + ".") from None
+        if isinstance(value, float) and not (value == value and abs(value) != float("inf")):
+            raise _settings_error("sandbox.bad_limit", "invalid sandbox limit", f"`{item}`: not a finite number.")
+        out[name] = value
+    return out

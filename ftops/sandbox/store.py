@@ -21,7 +21,8 @@ __all__ = ["Store"]
 
 # Columns added after version 1; a version-1 database gains them (its rows are OpenAI's).
 _ADDED_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
-    "files": (("dialect", "TEXT NOT NULL DEFAULT 'openai'"), ("extra", "TEXT")),
+    "files": (("dialect", "TEXT NOT NULL DEFAULT 'openai'"), ("extra", "TEXT"), ("ready_at", "REAL"),
+              ("status_details", "TEXT")),
     "uploads": (("dialect", "TEXT NOT NULL DEFAULT 'openai'"),),
     "jobs": (("dialect", "TEXT NOT NULL DEFAULT 'openai'"), ("output_name", "TEXT"),
              ("tokens_per_second", "REAL"), ("extra", "TEXT")),
@@ -45,7 +46,9 @@ CREATE TABLE IF NOT EXISTS files (
     sha256 TEXT NOT NULL,
     deleted INTEGER NOT NULL DEFAULT 0,
     dialect TEXT NOT NULL DEFAULT 'openai',
-    extra TEXT
+    extra TEXT,
+    ready_at REAL,
+    status_details TEXT
 );
 CREATE TABLE IF NOT EXISTS uploads (
     id TEXT PRIMARY KEY,
@@ -237,13 +240,14 @@ def new_id(prefix: str, length: int = 24) -> str:
 
 def insert_file(conn: sqlite3.Connection, *, file_id: str, created_at: float, size: int, filename: str,
                 purpose: str, sha256: str, expires_at: float | None = None, dialect: str = "openai",
-                status: str = "processed", extra: str | None = None) -> None:
+                status: str = "processed", extra: str | None = None, ready_at: float | None = None) -> None:
     """Record a file whose bytes are already at `Store.file_path(file_id)` (or will be, for a
-    file whose status is not yet `processed`)."""
+    file whose status is not yet `processed`). A file stored as `uploaded` with `ready_at` is
+    processed by the core once the clock passes `ready_at` (`SandboxApp.process_files`)."""
     conn.execute(
-        "INSERT INTO files(id, created_at, bytes, filename, purpose, status, expires_at, sha256, dialect, extra)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (file_id, created_at, size, filename, purpose, status, expires_at, sha256, dialect, extra),
+        "INSERT INTO files(id, created_at, bytes, filename, purpose, status, expires_at, sha256, dialect, extra,"
+        " ready_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (file_id, created_at, size, filename, purpose, status, expires_at, sha256, dialect, extra, ready_at),
     )
 
 

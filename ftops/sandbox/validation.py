@@ -139,6 +139,10 @@ def validate_create_job(conn: sqlite3.Connection, body: Any, now: float,
     suffix = body.get("suffix")
     if suffix is not None and (not isinstance(suffix, str) or not 1 <= len(suffix) <= 64):
         raise bad_request("'suffix' must be a string of 1 to 64 characters.", param="suffix", code="invalid_value")
+    if suffix is not None and (":" in suffix or any(ord(c) < 0x20 or ord(c) == 0x7F for c in suffix)):
+        # ':' separates the fields of the fine-tuned model's name (ft:{base}:{org}:{suffix}:{id}).
+        raise bad_request("'suffix' must not contain ':' or control characters.", param="suffix",
+                          code="invalid_value")
     seed = body.get("seed")
     if seed is not None and not (_is_int(seed) and 0 <= seed <= SEED_MAX):
         raise bad_request(f"'seed' must be an integer between 0 and {SEED_MAX}.", param="seed", code="invalid_value")

@@ -72,7 +72,7 @@ def sha256_of(path: Any) -> str:
 
 def upload(p: Any, path: Any, name: str = "t.jsonl", **kw: Any) -> Any:
     """Upload through the provider interface (the caller knows the bytes' sha256, as the engine does)."""
-    return p.upload_file(path, sha256=sha256_of(path), display_path=name, **kw)
+    return p.wait_until_usable(p.upload_file(path, sha256=sha256_of(path), display_path=name, **kw))
 
 
 def identity(model: str = "bot", fp: str = "F1", attempt: int = 1, project: str = "p") -> Any:

@@ -69,6 +69,8 @@ class World:
     def app(self, **settings: Any) -> Any:
         settings.setdefault("api_keys", [KEY])
         settings.setdefault("time_scale", 1000.0)
+        settings.setdefault("file_processing_s", 0.0)  # processed by the next request (fixed clock)
+        settings.setdefault("max_active_jobs_per_model", None)  # these tests create many jobs at once
         return SandboxApp(self.db, settings=SandboxSettings(**settings), clock=self.clock)
 
     def client(self, app: Any) -> httpx.Client:
@@ -219,7 +221,7 @@ def test_lost_response_on_read_is_retried(world: World):
 
 
 def test_rate_limit_on_create_stops_with_retry_after(world: World):
-    p = world.provider(world.app(job_creates_per_hour=1), max_retry_wait=60)
+    p = world.provider(world.app(job_creates_per_hour=1, time_scale=1.0), max_retry_wait=60)  # windows scale
     tf = upload(p, chat_dataset(world.tmp / "t.jsonl"), "t.jsonl").id
     make_job(p, tf)
     with pytest.raises(RateLimitError) as ei:
@@ -293,3 +295,39 @@ def test_azure_provider_against_sandbox_through_an_adapter(world: World):
     assert adapter.seen and all(path.startswith("/openai/v1/") and key == KEY and
                                 version == "2025-04-01-preview" and not bearer
                                 for path, key, version, bearer in adapter.seen)
+
+
+def test_wait_until_usable_polls_until_processed(world: World):
+    """Files pass through `uploaded`: the provider polls (on its own sleep, which moves the sandbox
+    clock here) until `processed`, so a job created right after is accepted."""
+    app = world.app(file_processing_s=30.0, time_scale=1.0)
+    slept: list[float] = []
+
+    def sleep(s: float) -> None:
+        slept.append(s)
+        world.clock.t += s
+
+    p = world.provider(app, sleep=sleep)
+    rf = p.upload_file(chat_dataset(world.tmp / "t.jsonl"), sha256=sha256_of(world.tmp / "t.jsonl"),
+                       display_path="t.jsonl")
+    assert rf.status == "uploaded"
+    with pytest.raises(BadRequestError):  # what a client that does not wait meets
+        make_job(p, rf.id)
+    ready = p.wait_until_usable(rf)
+    assert ready.status == "processed" and ready.sha256 == rf.sha256
+    assert slept and slept[0] == 0.05 and sum(slept) >= 30.0  # first look immediate, then backoff
+    assert make_job(p, ready.id).status == "validating_files"
+
+
+def test_wait_until_usable_reports_a_file_error(world: World):
+    from ftops.providers.errors import FileProcessingError
+
+    p = world.provider()
+    bad = world.tmp / "bad.jsonl"
+    bad.write_bytes(b"\xff\xfe not utf-8\n")
+    rf = p.upload_file(bad, sha256=sha256_of(bad), display_path="bad.jsonl")
+    with pytest.raises(FileProcessingError) as err:
+        p.wait_until_usable(rf)
+    assert err.value.code == "file_error" and "not UTF-8" in err.value.message
+    d = err.value.to_diagnostic()
+    assert d.code == "provider.file_error" and "dataset check" in d.hint

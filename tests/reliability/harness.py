@@ -101,6 +101,9 @@ def served_sandbox(db: Path, *, faults: str | None = None, api_keys: list[str] |
                    **settings_extra: Any) -> Iterator[Served]:
     """Serve a fresh sandbox app on 127.0.0.1 (free port) in a thread, counting requests; 429 waits
     (`retry-after-ms`) are multiplied by `retry_after_scale`."""
+    # These tests run several projects' jobs on one base model at once: OpenAI's "3 active jobs per
+    # model" limit (the sandbox default) is not what they test, so it is lifted unless asked for.
+    settings_extra.setdefault("max_active_jobs_per_model", None)
     settings = SandboxSettings(time_scale=time_scale, api_keys=api_keys,
                                faults=FaultConfig.parse(faults) if faults else FaultConfig(), **settings_extra)
     app = SandboxApp(db, settings=settings)

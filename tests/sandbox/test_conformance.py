@@ -68,7 +68,9 @@ def test_schema_validator_rejects_bad_objects(spec: SpecValidator) -> None:
 def test_files_endpoints(sdk: Any, spec: SpecValidator) -> None:
     data = jsonl(chat_lines(12))
     created = _raw(spec, "OpenAIFile", sdk.files.with_raw_response.create(file=("t.jsonl", data), purpose="fine-tune"))
-    assert created.bytes == len(data) and created.purpose == "fine-tune" and created.status == "processed"
+    assert created.bytes == len(data) and created.purpose == "fine-tune" and created.status == "uploaded"
+    processed = sdk.files.wait_for_processing(created.id, poll_interval=0.01, max_wait_seconds=10)
+    assert processed.status == "processed"  # the SDK's own wait loop ends, as on the real service
     second = sdk.files.create(file=("u.jsonl", data), purpose="fine-tune")
     listed = _raw(spec, "ListFilesResponse", sdk.files.with_raw_response.list(purpose="fine-tune", limit=1))
     assert [f.id for f in listed.data] == [second.id]
@@ -114,6 +116,8 @@ def test_uploads_endpoints(sdk: Any, spec: SpecValidator) -> None:
 def test_fine_tuning_endpoints(sdk: Any, spec: SpecValidator) -> None:
     train = sdk.files.create(file=("train.jsonl", jsonl(chat_lines(12))), purpose="fine-tune")
     valid = sdk.files.create(file=("valid.jsonl", jsonl(chat_lines(3, prefix="v"))), purpose="fine-tune")
+    for f in (train, valid):
+        sdk.files.wait_for_processing(f.id, poll_interval=0.01, max_wait_seconds=10)
     job = _raw(spec, "FineTuningJob", sdk.fine_tuning.jobs.with_raw_response.create(
         model="gpt-4o-mini", training_file=train.id, validation_file=valid.id, suffix="conf", seed=42,
         metadata={"project": "conformance", "run": "1"},

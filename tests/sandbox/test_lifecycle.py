@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,7 +13,7 @@ import pytest
 
 from ftops.sandbox import SandboxApp
 from ftops.sandbox.testing import in_process_client
-from tests.sandbox.conftest import FakeClock, chat_lines, create_job, jsonl, upload
+from tests.sandbox.conftest import QUICK, FakeClock, chat_lines, create_job, jsonl, upload
 
 
 def _job(client: httpx.Client, job_id: str) -> dict[str, Any]:
@@ -60,8 +62,8 @@ def test_job_goes_through_states_in_order(client: httpx.Client, clock: FakeClock
     assert _run_to(client, clock, job["id"], "succeeded") == ["validating_files", "queued", "running", "succeeded"]
     final = _job(client, job["id"])
     hp = final["method"]["supervised"]["hyperparameters"]
-    # 20 examples: auto epochs raise examples x epochs to 100 -> 5; batch ~0.2% -> 1; lr for batch 1 -> 0.05.
-    assert hp == {"n_epochs": 5, "batch_size": 1, "learning_rate_multiplier": 0.05}
+    # 20 examples: auto epochs raise examples x epochs to 100 -> 5; batch ~0.2% -> 1; lr for batch 1 -> 2.0 (what real jobs report).
+    assert hp == {"n_epochs": 5, "batch_size": 1, "learning_rate_multiplier": 2.0}
     assert final["hyperparameters"] == hp
     assert final["fine_tuned_model"].startswith("ft:gpt-4o-mini-2024-07-18:ftops-sandbox:demo:")
     assert final["finished_at"] is not None and final["estimated_finish"] is None
@@ -76,7 +78,10 @@ def test_job_goes_through_states_in_order(client: httpx.Client, clock: FakeClock
     (result,) = final["result_files"]
     meta = client.get(f"/files/{result}").json()
     assert meta["purpose"] == "fine-tune-results" and meta["filename"] == "step_metrics.csv"
-    csv = client.get(f"/files/{result}/content").text.splitlines()
+    served = client.get(f"/files/{result}/content")
+    assert served.headers["content-type"].startswith("application/json")
+    csv = base64.b64decode(served.content).decode().splitlines()  # base64, as the real API serves it
+    assert meta["bytes"] == len(served.content)
     assert csv[0] == "step,train_loss,train_accuracy,valid_loss,valid_mean_token_accuracy"
     assert len(csv) == 1 + 100  # 20 steps per epoch x 5 epochs
     models = [m["id"] for m in client.get("/models").json()["data"]]
@@ -127,7 +132,7 @@ def test_events_and_checkpoints_page_newest_first(client: httpx.Client, clock: F
 def test_losses_are_deterministic_for_a_seed(make_app: Callable[..., SandboxApp], clock: FakeClock,
                                              tmp_path: Path) -> None:
     def metrics_for(seed: int, db: str) -> list[float]:
-        app = SandboxApp(tmp_path / db, clock=clock)
+        app = SandboxApp(tmp_path / db, settings=QUICK, clock=clock)
         with in_process_client(app) as c:
             train = upload(c, jsonl(chat_lines(12)))
             job = create_job(c, model="gpt-4o-mini", training_file=train, seed=seed)
@@ -190,22 +195,57 @@ def test_cancel_pause_resume(client: httpx.Client, clock: FakeClock) -> None:
     assert {"Fine-tuning job paused", "Fine-tuning job resumed", "Fine-tuning job cancelled"} <= set(messages)
 
 
-@pytest.mark.parametrize("content, code", [
-    (b'{"messages": [{"role": "user", "content": "hi"}]}\n{not json}\n', "invalid_training_file"),
-    (b"", "invalid_training_file"),
+@pytest.mark.parametrize("content, code, message", [
+    (jsonl(chat_lines(1)) + b'{not json}\n', "invalid_training_file",
+     "The job failed due to an invalid training file. Invalid file format. Example 2: "),
+    (jsonl(chat_lines(7)), "invalid_n_examples",
+     "Training file has 7 example(s), but must have at least 10 examples"),
 ])
 def test_invalid_training_file_fails_the_job(client: httpx.Client, clock: FakeClock, content: bytes,
-                                             code: str) -> None:
+                                             code: str, message: str) -> None:
     train = upload(client, content)
     job = create_job(client, model="gpt-4o-mini", training_file=train)
+    assert job["error"] == {} and job["finished_at"] is None  # healthy: {} as the real API sends
     assert _run_to(client, clock, job["id"], "failed") == ["validating_files", "failed"]
     failed = _job(client, job["id"])
     assert failed["error"]["code"] == code
     assert failed["error"]["param"] == "training_file"
-    assert failed["error"]["message"]
+    assert failed["error"]["message"].startswith(message)
+    assert "[" not in failed["error"]["message"] and "Line" not in failed["error"]["message"]
     assert failed["fine_tuned_model"] is None and failed["trained_tokens"] is None
+    assert failed["finished_at"] is None  # as real failed jobs show
     levels = [e["level"] for e in _paged(client, f"/fine_tuning/jobs/{job['id']}/events", 50)]
     assert "error" in levels
+
+
+@pytest.mark.parametrize("content, details", [(b"", "empty"), (b"\xff\xfe{}\n", "not UTF-8")])
+def test_unreadable_file_ends_in_error_and_cannot_train(make_app: Callable[..., SandboxApp], clock: FakeClock,
+                                                        content: bytes, details: str) -> None:
+    app = make_app(file_processing_s=10.0, time_scale=2.0)
+    with in_process_client(app) as client:
+        f = upload(client, content)
+        assert client.get(f"/files/{f}").json()["status"] == "uploaded"
+        clock.advance(5.1)  # 10 s of sandbox time at x2
+        obj = client.get(f"/files/{f}").json()
+        assert obj["status"] == "error" and details in obj["status_details"]
+        r = client.post("/fine_tuning/jobs", json={"model": "gpt-4o-mini", "training_file": f})
+        assert r.status_code == 400 and r.json()["error"]["code"] == "file_not_ready"
+
+
+def test_file_is_uploaded_then_processed_over_scaled_time(make_app: Callable[..., SandboxApp],
+                                                         clock: FakeClock) -> None:
+    app = make_app(file_processing_s=10.0, time_scale=10.0)
+    with in_process_client(app) as client:
+        f = upload(client, jsonl(chat_lines(10)))
+        assert client.get(f"/files/{f}").json()["status"] == "uploaded"
+        r = client.post("/fine_tuning/jobs", json={"model": "gpt-4o-mini", "training_file": f})
+        assert r.status_code == 400 and r.json()["error"]["code"] == "file_not_ready"
+        clock.advance(0.9)
+        assert client.get(f"/files/{f}").json()["status"] == "uploaded"
+        clock.advance(0.2)
+        assert client.get(f"/files/{f}").json()["status"] == "processed"
+        assert "status_details" not in client.get(f"/files/{f}").json()
+        create_job(client, model="gpt-4o-mini", training_file=f)
 
 
 def test_invalid_validation_file_names_its_param(client: httpx.Client, clock: FakeClock) -> None:
@@ -240,7 +280,7 @@ def test_time_scale_shortens_jobs(make_app: Callable[..., SandboxApp], clock: Fa
 
 
 def test_state_survives_restart(db_path: Path, clock: FakeClock) -> None:
-    app = SandboxApp(db_path, clock=clock)
+    app = SandboxApp(db_path, settings=QUICK, clock=clock)
     with in_process_client(app) as client:
         train = upload(client, jsonl(chat_lines(10)))
         job = create_job(client, model="gpt-4o-mini", training_file=train, metadata={"k": "v"})
@@ -256,7 +296,7 @@ def test_state_survives_restart(db_path: Path, clock: FakeClock) -> None:
 
 def test_two_apps_share_one_database(db_path: Path, clock: FakeClock) -> None:
     """Two processes on one project: both see one history and never duplicate a transition."""
-    first, second = SandboxApp(db_path, clock=clock), SandboxApp(db_path, clock=clock)
+    first, second = SandboxApp(db_path, settings=QUICK, clock=clock), SandboxApp(db_path, settings=QUICK, clock=clock)
     with in_process_client(first) as a, in_process_client(second) as b:
         train = upload(a, jsonl(chat_lines(10)))
         job = create_job(b, model="gpt-4o-mini", training_file=train)

@@ -10,7 +10,7 @@ import pytest
 
 from ftops.sandbox import FaultConfig, SandboxApp, SandboxSettings, in_process_transport
 from ftops.sandbox.testing import in_process_client, running_sandbox
-from tests.sandbox.conftest import FakeClock, chat_lines, jsonl, upload
+from tests.sandbox.conftest import QUICK, FakeClock, chat_lines, jsonl, upload
 
 
 def test_job_creation_rate_limit(make_app: Callable[..., SandboxApp], clock: FakeClock) -> None:
@@ -139,7 +139,7 @@ def test_lost_response_served_drops_the_connection(tmp_path: Path) -> None:
 def test_sdk_retries_through_a_lost_response_and_duplicates(tmp_path: Path) -> None:
     """The case the feature exists for: a retrying client creates the job twice."""
     openai = pytest.importorskip("openai")
-    settings = SandboxSettings(faults=FaultConfig(lost_response_rate=0.5, seed=0))
+    settings = SandboxSettings(faults=FaultConfig(lost_response_rate=0.5, seed=0), file_processing_s=0)
     with running_sandbox(tmp_path / "s.db", settings) as url:
         sdk = openai.OpenAI(api_key="sk-x", base_url=url, max_retries=5, timeout=10)
         train = sdk.files.create(file=("t.jsonl", jsonl(chat_lines(10))), purpose="fine-tune")
@@ -164,7 +164,7 @@ def test_concurrent_writers_on_one_database(db_path: Path, clock: FakeClock) -> 
     """Two apps (as two processes would) and several threads writing at once: every write lands."""
     import threading
 
-    apps = [SandboxApp(db_path, clock=clock), SandboxApp(db_path, clock=clock)]
+    apps = [SandboxApp(db_path, settings=QUICK, clock=clock), SandboxApp(db_path, settings=QUICK, clock=clock)]
     with in_process_client(apps[0]) as client:
         train = upload(client, jsonl(chat_lines(10)))
     failures: list[str] = []
@@ -178,8 +178,9 @@ def test_concurrent_writers_on_one_database(db_path: Path, clock: FakeClock) -> 
                 if r.status_code != 200 or j.status_code != 200:
                     failures.append(f"{r.status_code} {j.status_code}")
 
-    settings_apps = [SandboxApp(db_path, settings=SandboxSettings(job_creates_per_hour=1000,
-                                                                   file_uploads_per_hour=1000), clock=clock)
+    settings_apps = [SandboxApp(db_path, settings=SandboxSettings(
+        job_creates_per_hour=1000, file_uploads_per_hour=1000, max_active_jobs_per_model=None, file_processing_s=0),
+        clock=clock)
                      for _ in range(2)]
     threads = [threading.Thread(target=work, args=(settings_apps[i % 2], 5)) for i in range(4)]
     for t in threads:

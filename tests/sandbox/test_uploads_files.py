@@ -66,6 +66,10 @@ def test_upload_limits_and_validation(client: httpx.Client, monkeypatch: pytest.
     assert r.status_code == 400 and r.json()["error"]["param"] == "filename"
     r = client.post("/uploads", json={"filename": "x.jsonl", "purpose": "fine-tune", "bytes": 3})
     assert r.status_code == 400 and r.json()["error"]["param"] == "mime_type"
+    for bad in ("image/png", "not a mime", "text/"):  # checked: a .jsonl fine-tune upload needs a JSON-ish type
+        r = client.post("/uploads", json={"filename": "x.jsonl", "purpose": "fine-tune", "bytes": 3,
+                                          "mime_type": bad})
+        assert r.status_code == 400 and r.json()["error"]["param"] == "mime_type", bad
     monkeypatch.setattr(app_module, "PART_MAX_BYTES", 8)
     up = _create(client, 20)
     r = _part(client, up["id"], b"x" * 9)
@@ -115,6 +119,6 @@ def test_upload_expires_after_applies_to_the_file(client: httpx.Client) -> None:
     part = _part(client, up["id"], b"{}\n").json()["id"]
     done = client.post(f"/uploads/{up['id']}/complete", json={"part_ids": [part]}).json()
     assert done["file"]["expires_at"] == done["file"]["created_at"] + 7200
-    r = client.post("/uploads", json={"filename": "b.jsonl", "purpose": "batch", "bytes": 3, "mime_type": "x",
+    r = client.post("/uploads", json={"filename": "b.jsonl", "purpose": "batch", "bytes": 3, "mime_type": "application/jsonl",
                                       "expires_after": {"anchor": "created_at", "seconds": 10}})
     assert r.status_code == 400 and r.json()["error"]["param"] == "expires_after"

@@ -25,13 +25,31 @@ To add a dialect (say Fireworks):
    with the provider's official SDK and validates responses against the provider's spec.
 
 Faults and latency apply to every route of every dialect (the core decides them before calling
-the handler); rate limits are counted per dialect (`"{name}:job_create"`). A dialect must not
+the handler); rate limits are counted per dialect (`"{name}:job_create"`).
+
+What the core guarantees every dialect, provided it uses the core's helpers:
+
+- Read JSON bodies only with `self.app.json_body(request)`: it refuses (in your `error_response`
+  shape) bodies over `settings.max_json_body_bytes` (413, before reading), nesting deeper than
+  `settings.max_json_depth`, non-finite numbers and lone surrogates (400). Never `json.loads` a
+  request yourself. Multipart endpoints: set `request.max_content_length` before touching
+  `request.files`/`form` (the core turns werkzeug's RequestEntityTooLarge into a 413).
+- Answer with `self.app.json(...)`: it never emits NaN/Infinity (a stored non-finite number is sent
+  as null). Unknown methods on a known route answer 405, unexpected exceptions a 500, both through
+  your `error_response`.
+- `self.app.rate_limit(conn, now, kind, limit, what, window_s=...)`: `limit=None` means no limit;
+  the window is sandbox time (divided by `time_scale`). Several windows may share one `kind`.
+- Files: `self.app.commit_file(..., processing_s=N)` stores the file `uploaded`; once N sandbox
+  seconds have passed the core calls your `process_file(row)` for its final (status, details).
+  Omit `processing_s` for a provider whose files are ready at once. Store your provider's words for
+  the statuses in your renderer; the core only knows uploaded/processed/error. A dialect must not
 import `ftops.providers`: the emulator is an independent reading of the provider's documents.
 """
 
 from __future__ import annotations
 
 import secrets
+import sqlite3
 import time
 from typing import TYPE_CHECKING, ClassVar
 
@@ -68,6 +86,12 @@ class Dialect:
         for key, value in exc.headers.items():
             response.headers[key] = value
         return response
+
+    def process_file(self, row: sqlite3.Row) -> tuple[str, str | None]:
+        """Final (status, status_details) of a file committed with `processing_s` (see
+        `SandboxApp.commit_file`), called once its simulated processing time has passed. The bytes
+        are at `self.app.store.file_path(row["id"])`. Default: always "processed"."""
+        return "processed", None
 
     def decorate(self, response: Response, started: float) -> None:
         """Add the provider's response headers (request id, processing time, …)."""

@@ -6,7 +6,9 @@ neutral job states are OpenAI's own words, so `render_job` shows them as stored.
 
 from __future__ import annotations
 
+import base64
 import json
+import math
 import os
 import random
 import re
@@ -35,6 +37,13 @@ UPLOAD_MAX_BYTES = 8 * 1024 * MB
 UPLOAD_TTL_S = 3600.0
 FILE_PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
 UPLOAD_PURPOSES = FILE_PURPOSES
+# MIME types an Uploads API `mime_type` may name for a .jsonl file of purpose fine-tune (or batch).
+JSONL_MIME_TYPES = ("application/jsonl", "application/json", "application/x-ndjson", "application/jsonlines",
+                    "application/x-jsonlines", "text/jsonl", "text/plain", "application/octet-stream")
+_MIME = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}")
+# Result files are served base64-encoded, as the real API does (public scripts b64decode them).
+RESULTS_PURPOSE = "fine-tune-results"
+PROCESS_PER_MB_S = 1.0
 _AUTH_MISSING = (
     "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer "
     "auth (i.e. Authorization: Bearer YOUR_KEY), or as the password field (with blank username) if you're "
@@ -44,15 +53,20 @@ _AUTH_MISSING = (
 
 
 def _file_object(row: sqlite3.Row) -> dict[str, Any]:
+    size = row["bytes"]
+    if row["purpose"] == RESULTS_PURPOSE:  # the bytes served are base64
+        size = 4 * math.ceil(size / 3)
     obj: dict[str, Any] = {
         "object": "file",
         "id": row["id"],
-        "bytes": row["bytes"],
+        "bytes": size,
         "created_at": timestamp(row["created_at"]),
         "filename": row["filename"],
         "purpose": row["purpose"],
         "status": row["status"],
     }
+    if row["status_details"]:  # the spec types it string (no null): present only on an `error` file
+        obj["status_details"] = row["status_details"]
     if row["expires_at"] is not None:
         obj["expires_at"] = timestamp(row["expires_at"])
     return obj
@@ -70,12 +84,16 @@ def render_job(row: sqlite3.Row, org: str) -> dict[str, Any]:
     estimated: int | None = None
     if row["status"] == "running":
         estimated = timestamp(row["segment_start"] + row["run_seconds"] - row["elapsed_before"])
+    # The real API sends `"error": {}` on a job that has not failed (the spec says null) and
+    # `finished_at: null` on a failed job: see docs/sandbox-differences.md.
+    error: dict[str, Any] = json.loads(row["error"]) if row["error"] else {}
+    finished = None if row["status"] == "failed" else timestamp(row["finished_at"])
     return {
         "object": "fine_tuning.job",
         "id": row["id"],
         "model": row["model"],
         "created_at": timestamp(row["created_at"]),
-        "finished_at": timestamp(row["finished_at"]),
+        "finished_at": finished,
         "fine_tuned_model": row["fine_tuned_model"],
         "organization_id": f"org-{org}",
         "result_files": [row["result_file"]] if row["result_file"] else [],
@@ -84,7 +102,7 @@ def render_job(row: sqlite3.Row, org: str) -> dict[str, Any]:
         "training_file": row["training_file"],
         "hyperparameters": legacy,
         "trained_tokens": row["trained_tokens"] if row["status"] == "succeeded" else None,
-        "error": json.loads(row["error"]) if row["error"] else None,
+        "error": error,
         "user_provided_suffix": row["suffix"],
         "seed": row["seed"],
         "estimated_finish": estimated,
@@ -165,8 +183,11 @@ class OpenAIDialect(Dialect):
         if value is None:
             return None
         try:
-            anchor, seconds = value["anchor"], int(value["seconds"])
-        except (KeyError, TypeError, ValueError):
+            anchor, raw = value["anchor"], value["seconds"]
+            if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+                raise ValueError
+            seconds = int(raw)
+        except (KeyError, TypeError, ValueError, OverflowError):
             raise bad_request("'expires_after' needs 'anchor' and integer 'seconds'.", param=param,
                               code="invalid_value") from None
         if anchor != "created_at" or not 3600 <= seconds <= 2592000:
@@ -208,17 +229,51 @@ class OpenAIDialect(Dialect):
         if "expires_after[anchor]" in request.form or "expires_after[seconds]" in request.form:
             expires = self._expires_after({"anchor": request.form.get("expires_after[anchor]"),
                                            "seconds": request.form.get("expires_after[seconds]")}, "expires_after")
+        elif "expires_after" in request.form:
+            # A JSON object in one part (how some multipart encoders send nested fields): honoured,
+            # never silently ignored.
+            try:
+                value = json.loads(request.form["expires_after"], parse_constant=lambda c: None)
+            except ValueError:
+                value = None
+            expires = self._expires_after(value if isinstance(value, dict) else {}, "expires_after")
         file_id = new_id("file-")
         tmp = self.app.tmp_path(file_id)
         size, sha, _ = self.app.copy_hashed([upload.stream], tmp, FILE_MAX_BYTES)
         try:
             with self.app.tx() as (conn, now, _):
-                row = self.app.commit_file(conn, tmp, dialect=self.name, file_id=file_id, now=now, size=size, filename=filename,
-                                        purpose=str(purpose), sha256=sha,
-                                        expires_at=now + expires if expires else None)
+                row = self.app.commit_file(conn, tmp, dialect=self.name, file_id=file_id, now=now, size=size,
+                                           filename=filename, purpose=str(purpose), sha256=sha,
+                                           expires_at=now + expires if expires else None,
+                                           processing_s=self._processing_s(size))
         finally:
             tmp.unlink(missing_ok=True)
         return self.app.json(_file_object(row))
+
+    def _processing_s(self, size: int) -> float:
+        base = self.app.settings.file_processing_s  # 0: processed by the next request
+        return base + PROCESS_PER_MB_S * size / MB if base > 0 else 0.0
+
+    def process_file(self, row: sqlite3.Row) -> tuple[str, str | None]:
+        """A fine-tune (or batch) file must be UTF-8 text and not empty: otherwise `error`, with the
+        reason in `status_details`. Its JSONL content (objects, roles, example count) is checked when a
+        job validates it, where the real service reports those problems (`invalid_training_file`)."""
+        if row["purpose"] not in ("fine-tune", "batch"):
+            return "processed", None
+        try:
+            with open(self.app.store.file_path(row["id"]), "rb") as fh:
+                empty = True
+                for number, raw in enumerate(fh, start=1):
+                    try:
+                        raw.decode("utf-8")
+                    except UnicodeDecodeError:
+                        return "error", f"Invalid file format. Line {number}: the file is not UTF-8 text."
+                    empty = empty and not raw.strip()
+        except OSError:
+            return "error", "The file's bytes could not be read."
+        if empty:
+            return "error", "Invalid file format. The file is empty."
+        return "processed", None
 
     def _file_row(self, conn: sqlite3.Connection, file_id: str, now: float) -> sqlite3.Row:
         row = self.app.file_row(conn, self.name, file_id, now)
@@ -236,9 +291,12 @@ class OpenAIDialect(Dialect):
 
     def h_file_content(self, request: Request, file_id: str) -> Response:
         with self.app.tx() as (conn, now, _):
-            self._file_row(conn, file_id, now)
+            row = self._file_row(conn, file_id, now)
             data = self.app.store.file_path(file_id).read_bytes()
-        return Response(data, mimetype="application/octet-stream")
+        if row["purpose"] == RESULTS_PURPOSE:
+            data = base64.b64encode(data)
+        # The spec documents application/json for this operation (the bytes are the file's own).
+        return Response(data, mimetype="application/json")
 
     # -- uploads -------------------------------------------------------------------------------
     def _upload_row(self, conn: sqlite3.Connection, upload_id: str, now: float) -> sqlite3.Row:
@@ -285,8 +343,19 @@ class OpenAIDialect(Dialect):
         if not isinstance(size, int) or isinstance(size, bool) or not 0 < size <= UPLOAD_MAX_BYTES:
             raise bad_request("'bytes' must be a positive integer of at most 8 GB.", param="bytes",
                               code="invalid_value")
+        for key in ("filename", "purpose", "mime_type"):
+            if not isinstance(body[key], str):
+                raise bad_request(f"Invalid type for '{key}': expected a string.", param=key, code="invalid_type")
         filename = os.path.basename(str(body["filename"]))
         purpose = self._check_purpose(str(body["purpose"]), filename, UPLOAD_PURPOSES, "filename")
+        mime = str(body["mime_type"]).strip().lower()
+        if not _MIME.fullmatch(mime):
+            raise bad_request(f"Invalid 'mime_type': {body['mime_type']!r} is not a MIME type.", param="mime_type",
+                              code="invalid_value")
+        if purpose in ("fine-tune", "batch") and mime not in JSONL_MIME_TYPES:
+            raise bad_request(f"The mime_type {mime!r} is not supported for purpose '{purpose}': a .jsonl file "
+                              "needs one of " + ", ".join(JSONL_MIME_TYPES[:3]) + ".", param="mime_type",
+                              code="invalid_value")
         file_expires = self._expires_after(body.get("expires_after"), "expires_after")  # applies to the File
         upload_id = new_id("upload_")
         with self.app.tx() as (conn, now, _):
@@ -353,9 +422,10 @@ class OpenAIDialect(Dialect):
                 if md5_expected is not None and str(md5_expected).lower() != md5:
                     raise bad_request("The md5 checksum given does not match the uploaded bytes.", param="md5",
                                       code="checksum_mismatch")
-                self.app.commit_file(conn, tmp, dialect=self.name, file_id=file_id, now=now, size=total, filename=row["filename"],
-                                  purpose=row["purpose"], sha256=sha,
-                                  expires_at=now + row["file_expires_s"] if row["file_expires_s"] else None)
+                self.app.commit_file(conn, tmp, dialect=self.name, file_id=file_id, now=now, size=total,
+                                     filename=row["filename"], purpose=row["purpose"], sha256=sha,
+                                     expires_at=now + row["file_expires_s"] if row["file_expires_s"] else None,
+                                     processing_s=self._processing_s(total))
             finally:
                 tmp.unlink(missing_ok=True)
             conn.execute("UPDATE uploads SET status = 'completed', file_id = ? WHERE id = ?", (file_id, upload_id))
@@ -386,16 +456,27 @@ class OpenAIDialect(Dialect):
         limit = int_arg(request, "limit", 20, 1, 100)
         after = request.args.get("after")
         wanted: dict[str, str] = {}
+        no_metadata = False
         for key, value in request.args.items(multi=True):
             match = re.fullmatch(r"metadata\[(.+)\]", key)
             if match:
                 wanted[match.group(1)] = value
+            elif key == "metadata":
+                if value != "null":
+                    raise bad_request("Invalid 'metadata': filter with metadata[key]=value, or metadata=null for "
+                                      "jobs without metadata.", param="metadata", code="invalid_value")
+                no_metadata = True
+        if no_metadata and wanted:
+            raise bad_request("'metadata=null' cannot be combined with metadata[key] filters.", param="metadata",
+                              code="invalid_value")
         with self.app.tx() as (conn, _, _sim):
             if after:
                 self._job_row(conn, after)
             rows = conn.execute(
                 "SELECT * FROM jobs WHERE dialect = ? AND (? IS NULL OR seq < (SELECT seq FROM jobs WHERE id = ?))"
                 " ORDER BY seq DESC", (self.name, after, after)).fetchall()
+        if no_metadata:
+            rows = [r for r in rows if not (json.loads(r["metadata"]) if r["metadata"] else None)]
         if wanted:
             rows = [r for r in rows
                     if all((json.loads(r["metadata"]) if r["metadata"] else {}).get(k) == v for k, v in wanted.items())]
@@ -409,8 +490,12 @@ class OpenAIDialect(Dialect):
         body = self.app.json_body(request)
         job_id = new_id("ftjob-")
         with self.app.tx() as (conn, now, sim):
-            self.app.rate_limit(conn, now, "job_create", self.app.settings.job_creates_per_hour, "fine-tuning job creations")
-            spec = validate_create_job(conn, body, now, self.app.settings.closes_on, dialect=self.name)
+            settings = self.app.settings
+            self.app.rate_limit(conn, now, "job_create", settings.job_creates_per_hour, "fine-tuning job creations")
+            self.app.rate_limit(conn, now, "job_create", settings.job_creates_per_day, "fine-tuning job creations",
+                                window_s=86400.0)
+            spec = validate_create_job(conn, body, now, settings.closes_on, dialect=self.name)
+            self._check_active_jobs(conn, now, spec["model"])
             seed = spec["seed"] if spec["seed"] is not None else random.Random(job_id).randrange(2**31 - 1)
             short_id = new_id("", 8)
             base = base_model_of(spec["model"])
@@ -436,6 +521,28 @@ class OpenAIDialect(Dialect):
             row = self._job_row(conn, job_id)
         return self.app.json(render_job(row, self.app.settings.org))
 
+    def _check_active_jobs(self, conn: sqlite3.Connection, now: float, model: str) -> None:
+        """OpenAI's "active / queued jobs" limit: at most `max_active_jobs_per_model` jobs of one base
+        model validating, queued or running (a paused job holds no slot)."""
+        limit = self.app.settings.max_active_jobs_per_model
+        if limit is None:
+            return
+        base = base_model_of(model)
+        names = {model} | ({base.id} if base else set())
+        rows = conn.execute("SELECT * FROM jobs WHERE dialect = ? AND status IN ('validating_files', 'queued', "
+                            "'running')", (self.name,)).fetchall()
+        active = [r for r in rows if r["model"] in names or (base and base_model_of(r["model"]) == base)]
+        if len(active) < limit:
+            return
+        running = sum(1 for r in active if r["status"] == "running")
+        ends = [r["segment_start"] + r["run_seconds"] - r["elapsed_before"] for r in active if r["status"] == "running"]
+        wait = max(1.0 / self.app.settings.time_scale, min(ends) - now if ends else 60.0 / self.app.settings.time_scale)
+        raise ApiError(
+            429, f"This fine-tune request has been rate-limited. Your organization has reached the maximum of "
+                 f"{limit} active requests ({running} running, {len(active) - running} queued) for the model "
+                 f"'{base.id if base else model}'.", type="invalid_request_error", code="rate_limit_exceeded",
+            headers={"Retry-After": str(math.ceil(wait)), "retry-after-ms": str(math.ceil(wait * 1000))})
+
     def h_job(self, request: Request, job_id: str) -> Response:
         with self.app.tx() as (conn, _, _sim):
             row = self._job_row(conn, job_id)
@@ -447,7 +554,8 @@ class OpenAIDialect(Dialect):
         with self.app.tx() as (conn, now, sim):
             row = self._job_row(conn, job_id)
             if row["status"] not in allowed:
-                raise bad_request(f"Job {job_id} is {row['status']} and cannot be {action}{'l' if action == 'cancel' else ''}ed.",
+                done = {"cancel": "cancelled", "pause": "paused", "resume": "resumed"}[action]
+                raise bad_request(f"Job {job_id} is {row['status']} and cannot be {done}.",
                                   param="fine_tuning_job_id", code="invalid_job_status")
             getattr(sim, action)(row, now)
             row = self._job_row(conn, job_id)
@@ -497,8 +605,8 @@ class OpenAIDialect(Dialect):
         with self.app.tx() as (conn, _, _sim):
             tuned = conn.execute("SELECT * FROM models WHERE deleted = 0 AND dialect = ? ORDER BY created",
                                  (self.name,)).fetchall()
-        data = [{"id": m.id, "object": "model", "created": m.created, "owned_by": m.owned_by,
-                 "shutdown_date": m.shutdown_date} for m in BASE_MODELS]
+        data = [{"id": name, "object": "model", "created": m.created, "owned_by": m.owned_by,
+                 "shutdown_date": m.shutdown_date} for m in BASE_MODELS for name in (*m.aliases, m.id)]
         data += [{"id": r["id"], "object": "model", "created": timestamp(r["created"]), "owned_by": r["owned_by"],
                   "shutdown_date": None} for r in tuned]
         return self.app.json({"object": "list", "data": data})
