@@ -347,7 +347,8 @@ def validate(c: Ctx, as_json: bool) -> None:
     reports = [(paths[sha], r) for (sha, *_), r in desired.reports.items()]
     # dict.fromkeys: a file checked for two base models reports the same problem twice
     diags: list[Diagnostic] = list(dict.fromkeys([
-        *loaded.warnings, *desired.dataset_diagnostics(set(desired.diagnostics_by_sha)), *desired.warnings]))
+        *loaded.warnings, *desired.dataset_diagnostics(set(desired.diagnostics_by_sha)), *desired.warnings,
+        *ws.base_model_warnings(desired)]))
     ok = not any(d.is_error for d in diags)
     if as_json:
         _echo_json({"valid": ok, "config": str(loaded.path),
@@ -660,22 +661,33 @@ def status(c: Ctx, as_json: bool, offline: bool) -> None:
     finally:
         ws.close()
     rows: list[dict[str, Any]] = []
+    ends = ws.model_ends(state)
     for name in sorted(set(ws.loaded.config.models) | set(state.models)):
         rec = state.models.get(name)
         job = rec.job if rec else None
+        end = ends.get(name)
         rows.append({"model": name, "status": job.status if job else "not created",
                      "job_id": job.job_id if job else None,
                      "fine_tuned_model": job.fine_tuned_model if job else None,
                      "trained_tokens": job.trained_tokens if job else None,
-                     "declared": name in ws.loaded.config.models})
+                     "declared": name in ws.loaded.config.models,
+                     "stops_working_on": end.date.isoformat() if end else None,
+                     "days_left": (end.date - ws.today).days if end else None,
+                     "stops_working_exact": end.exact if end else None,
+                     "stops_working_source": end.source if end else None})
     if as_json:
         _echo_json({"models": rows})
         return
-    table = [["MODEL", "STATUS", "JOB", "FINE-TUNED MODEL", "TRAINED TOKENS"]]
-    for r in rows:
+    table = [["MODEL", "STATUS", "JOB", "FINE-TUNED MODEL", "TRAINED TOKENS", "STOPS WORKING"]]
+    # Soonest end first: what needs retraining elsewhere is at the top.
+    for r in sorted(rows, key=lambda r: (r["days_left"] is None, r["days_left"] or 0, r["model"])):
+        days = r["days_left"]
+        stops = "-" if days is None else (
+            f"{'~' if not r['stops_working_exact'] else ''}{r['stops_working_on']} "
+            + (f"(in {days} days)" if days >= 0 else f"({-days} days ago)"))
         table.append([P(str(cell)) for cell in (
             r["model"] + ("" if r["declared"] else " (orphan)"), r["status"], r["job_id"] or "-",
-            r["fine_tuned_model"] or "-", f"{r['trained_tokens']:,}" if r["trained_tokens"] else "-")])
+            r["fine_tuned_model"] or "-", f"{r['trained_tokens']:,}" if r["trained_tokens"] else "-", stops)])
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     for i, row in enumerate(table):
         line = "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()

@@ -16,13 +16,14 @@ from typing import Any
 
 from ftops.config import LoadedConfig, find_config, load_config
 from ftops.datasets import HashCache
-from ftops.diagnostics import FtopsError, error
+from ftops.diagnostics import Diagnostic, FtopsError, error, warning
 from ftops.engine.desired import DesiredSet, build_desired
 from ftops.engine.hooks import Hooks
 from ftops.engine.model import Plan, ProviderInfo, RemoteSnapshot
 from ftops.engine.plan import build_plan
 from ftops.engine.refresh import refresh
-from ftops.providers import Provider, ProviderError
+from ftops.engine.retirement import Refusal, check_base_models, review_deadlines
+from ftops.providers import Capabilities, Provider, ProviderError, RemoteModel
 from ftops.state import STATE_DIR, State, StateStore
 
 SANDBOX_BASE_URL = "http://sandbox.local/v1"
@@ -74,6 +75,20 @@ class Workspace:
     def hash_cache(self) -> HashCache:
         return HashCache(self.ftops_dir / "cache" / "hashes.json")
 
+    @cached_property
+    def today(self) -> datetime.date:
+        """The one clock for announced ends: `FTOPS_TODAY` (an ISO date; tests and rehearsals pin it), else
+        the local date. Job timestamps never read it."""
+        raw = (self.environ.get("FTOPS_TODAY") or "").strip()
+        if not raw:
+            return datetime.date.today()
+        try:
+            return datetime.date.fromisoformat(raw)
+        except ValueError:
+            raise FtopsError(error("config.bad_today", f"FTOPS_TODAY={raw!r} is not a date",
+                                   "FTOPS_TODAY sets the day ftops compares announced end dates with.",
+                                   hint="e.g. FTOPS_TODAY=2027-02-01, or unset it")) from None
+
     # ------------------------------------------------------------------ providers
 
     @property
@@ -115,6 +130,8 @@ class Workspace:
                     overrides["job_creates_per_hour"] = pc.rate_limits.job_creates_per_hour
                 if pc.rate_limits.file_uploads_per_hour is not None:
                     overrides["file_uploads_per_hour"] = pc.rate_limits.file_uploads_per_hour
+            if any(pc.rehearse_cutoffs for pc in pcs):  # the sandbox refuses past cut-offs only when asked
+                overrides.update(enforce_cutoffs=True, today=self.today.isoformat())
             if "FTOPS_SANDBOX_TIME_SCALE" not in self.environ:
                 overrides["time_scale"] = next((pc.time_scale for pc in pcs if pc.time_scale),
                                                DEFAULT_SANDBOX_TIME_SCALE)
@@ -247,9 +264,11 @@ class Workspace:
 
     def snapshot(self, state: State) -> RemoteSnapshot:
         try:
-            return refresh(self.providers(), state, self.project)
+            snap = refresh(self.providers(), state, self.project)
         except ProviderError as e:
             raise FtopsError(e.to_diagnostic()) from None
+        self.catalogues(snap)  # caches what was read, for offline plans and `status`
+        return snap
 
     def provider_infos(self) -> dict[str, ProviderInfo]:
         out = {}
@@ -279,10 +298,92 @@ class Workspace:
                           job_creates_per_hour=limits, replace=replace)
         if not offline:
             plan = self._provider_estimates(plan, state)
-        closing = openai_closing_warning(plan, datetime.date.today())
-        if closing:
-            plan = plan.model_copy(update={"warnings": [*plan.warnings, closing]})
+        plan = self._review_lifecycle(plan, desired, state, snapshot)
         return PlanResult(plan, desired, state, snapshot)
+
+    # ------------------------------------------------------------------ announced ends
+
+    def catalogues(self, snapshot: RemoteSnapshot | None) -> dict[str, dict[str, RemoteModel]]:
+        """Each provider entry's model catalogue: read by this refresh (and cached), else the cached one."""
+        import json
+
+        out: dict[str, dict[str, RemoteModel]] = {}
+        cache = self.ftops_dir / "cache"
+        for name in self.provider_names():
+            path = cache / f"models-{name}.json"
+            psnap = snapshot.providers.get(name) if snapshot is not None else None
+            if psnap is not None and psnap.models:
+                out[name] = {m.id: m for m in psnap.models}
+                try:
+                    cache.mkdir(parents=True, exist_ok=True)
+                    path.write_text(json.dumps([m.model_dump(mode="json") for m in psnap.models]), encoding="utf-8")
+                except OSError:
+                    pass  # a cache: never worth failing a plan
+            elif path.is_file():
+                try:
+                    out[name] = {m["id"]: RemoteModel.model_validate(m)
+                                 for m in json.loads(path.read_text(encoding="utf-8"))}
+                except (OSError, ValueError, KeyError, TypeError):
+                    pass
+        return out
+
+    def provider_capabilities(self, every: bool = False) -> dict[str, Capabilities]:
+        """Capabilities by provider entry name: those in use (or `every` declared entry)."""
+        provs = self._translators()
+        names = list(provs) if every else self.provider_names()
+        return {n: provs[n].capabilities for n in names if n in provs}
+
+    def model_ends(self, state: State) -> dict[str, Any]:
+        """Per recorded model with a live job: the day its fine-tuned model stops working (it dies with its base
+        model), from the cached catalogue or the capabilities; for `status`."""
+        from ftops.engine.plan import record_state
+        from ftops.engine.retirement import base_model_end
+
+        caps = self.provider_capabilities(every=True)
+        cats = self.catalogues(None)
+        out: dict[str, Any] = {}
+        for name, rec in state.models.items():
+            base = str(rec.spec.get("base_model") or "")
+            pc = caps.get(rec.provider)
+            if not base or pc is None or rec.job is None or record_state(rec.job).dead:
+                continue
+            end = base_model_end(pc, cats.get(rec.provider), base)
+            if end is not None:
+                out[name] = end
+        return out
+
+    def _review_lifecycle(self, plan: Plan, desired: DesiredSet, state: State,
+                          snapshot: RemoteSnapshot | None) -> Plan:
+        """Deadlines and warnings on the plan; refusals (base model unknown to a read catalogue, a job
+        after an exact announced end on a real provider) raise here, before any upload."""
+        caps = self.provider_capabilities()
+        catalogues = self.catalogues(snapshot)
+        known_tuned = {j.fine_tuned_model for r in state.models.values() for j in ([r.job] if r.job else []) + r.history
+                       if j.fine_tuned_model}
+        fresh = {n: c for n, c in catalogues.items() if snapshot is not None and n in snapshot.providers}
+        refusals = check_base_models(desired.models, caps, fresh, known_tuned)
+        entries = self.loaded.config.provider_entries()
+        enforce = {n: not pc.is_sandbox or pc.rehearse_cutoffs for n, pc in entries.items()}
+        plan, more = review_deadlines(plan, desired.models, state, caps, catalogues, self.today, enforce)
+        diags = [self._refusal_diagnostic(r) for r in refusals + more]
+        errors = [d for d in diags if d.is_error]
+        desired.warnings.extend(d for d in diags if not d.is_error)
+        if errors:
+            raise FtopsError(errors + desired.warnings)
+        return plan
+
+    def _refusal_diagnostic(self, r: Refusal) -> Diagnostic:
+        make = error if r.severity == "error" else warning
+        return make(r.code, r.summary, r.detail, range=self.loaded.range_of("models", r.model, *r.path), hint=r.hint,
+                    address=f"models.{r.model}")
+
+    def base_model_warnings(self, desired: DesiredSet) -> list[Diagnostic]:
+        """Offline (`validate`, `plan --offline`): each `base_model` against its provider's declared list."""
+        state = self.load_state()
+        known = {j.fine_tuned_model for r in state.models.values() for j in ([r.job] if r.job else []) + r.history
+                 if j.fine_tuned_model}
+        return [self._refusal_diagnostic(r) for r in check_base_models(desired.models, self.provider_capabilities(),
+                                                                       {}, known)]
 
     def _provider_estimates(self, plan: Plan, state: State) -> Plan:
         """Where a provider has a read-only price endpoint and the job's files are already on it, ask it
@@ -322,20 +423,3 @@ class Workspace:
 
 
 PROVIDER_DEFAULT_URLS = {"openai": "https://api.openai.com/v1", "together": "https://api.together.xyz/v1"}
-
-OPENAI_SELF_SERVE_CLOSES = datetime.date(2027, 1, 6)
-
-
-def openai_closing_warning(plan: Plan, today: datetime.date) -> dict[str, Any] | None:
-    """OpenAI accepts no new self-serve fine-tuning jobs after 2027-01-06: say so when a plan needs one."""
-    creates = [c for c in plan.models if c.action.creates_job
-               and "api.openai.com" in (plan.providers[c.provider].endpoint if c.provider in plan.providers else "")]
-    if not creates:
-        return None
-    days = (OPENAI_SELF_SERVE_CLOSES - today).days
-    when = (f"in {days} day(s), on {OPENAI_SELF_SERVE_CLOSES}" if days >= 0
-            else f"since {OPENAI_SELF_SERVE_CLOSES}: these creations will be refused")
-    return {"code": "plan.provider_closing", "severity": "warning",
-            "summary": f"OpenAI stops accepting new fine-tuning jobs {when}",
-            "detail": "ftops keeps the declaration; switch `provider:` to `azure` or another OpenAI-compatible "
-                      "endpoint to keep training. Existing fine-tuned models are not affected."}

@@ -371,6 +371,10 @@ class ProviderConfig(_Strict):
         default_factory=dict, description="Defaults for the `options:` of this provider's models.")
     time_scale: float | None = Field(
         default=None, gt=0, description="Sandbox only: how much faster than real time jobs progress.")
+    rehearse_cutoffs: bool = Field(
+        default=False, description="Sandbox only: behave like the real provider after its announced cut-offs "
+                                   "(plans refuse, the sandbox rejects jobs) as of today or $FTOPS_TODAY; "
+                                   "otherwise the sandbox only warns, so examples keep working on any date.")
     db: str | None = Field(
         default=None, description="Sandbox only: database path (default .ftops/sandbox.db, shared by every "
                                   "dialect).")
@@ -392,8 +396,8 @@ class ProviderConfig(_Strict):
     @model_validator(mode="after")
     def _type_specific(self) -> ProviderConfig:
         if not self.is_sandbox:
-            for field in ("time_scale", "db"):
-                if getattr(self, field) is not None:
+            for field in ("time_scale", "db", "rehearse_cutoffs"):
+                if getattr(self, field) not in (None, False):
                     raise _custom("invalid_value", f"`{field}` only applies to the sandbox",
                                   hint="remove it or add `sandbox: true`", field=field)
         if self.type != "azure" and self.api_version is not None:

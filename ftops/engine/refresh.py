@@ -2,7 +2,7 @@
 
 Cost is independent of the number of models: per provider entry in use, one paginated list of
 fine-tuning files and one paginated list of this project's jobs (the provider filters by its own
-identity carrier). Jobs the state knows but the listing did not return are fetched one by one
+identity carrier), plus its model catalogue where it publishes a complete one. Jobs the state knows but the listing did not return are fetched one by one
 (normally none): only a definite 404 lets them count as gone; any other error aborts the refresh
 (an auth error is never "the job is gone").
 """
@@ -20,6 +20,8 @@ def refresh_provider(provider: Provider, name: str, state: State, project: str) 
     start = int(provider.requests_sent)
     files = provider.list_files()
     jobs = provider.list_jobs(project)
+    # One more request where the provider publishes a complete catalogue: base models and their dates.
+    models = provider.list_models() if provider.capabilities.model_catalogue else []
     seen = {j.id for j in jobs}
     missing: list[RemoteJob] = []
     for rec in state.models.values():
@@ -34,7 +36,8 @@ def refresh_provider(provider: Provider, name: str, state: State, project: str) 
         missing.append(job)
         seen.add(job.id)
     used = int(provider.requests_sent) - start
-    return ProviderSnapshot(endpoint=provider.endpoint, files=files, jobs=jobs + missing, requests=used)
+    return ProviderSnapshot(endpoint=provider.endpoint, files=files, jobs=jobs + missing, models=models,
+                            requests=used)
 
 
 def refresh(providers: Mapping[str, Provider], state: State, project: str) -> RemoteSnapshot:

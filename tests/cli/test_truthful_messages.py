@@ -6,7 +6,8 @@ from tests.e2e.conftest import Project
 
 
 def test_after_a_rejected_create_the_next_plan_does_not_claim_an_interruption(project: Project) -> None:
-    project.edit("base_model: gpt-4o-mini-2024-07-18", "base_model: gpt-4o-mni-2024-07-18")
+    # retired in 2024: the catalogue lists it, the plan warns (sandbox), the sandbox answers 400
+    project.edit("base_model: gpt-4o-mini-2024-07-18", "base_model: gpt-3.5-turbo-0613")
     r = project.ftops("apply", "--auto-approve")
     assert r.code == 1 and "error[provider.bad_request]" in r.err  # an HTTP 400, not an interruption
     for args in (("plan",), ("plan", "--markdown")):

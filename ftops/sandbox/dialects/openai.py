@@ -410,7 +410,9 @@ class OpenAIDialect(Dialect):
         job_id = new_id("ftjob-")
         with self.app.tx() as (conn, now, sim):
             self.app.rate_limit(conn, now, "job_create", self.app.settings.job_creates_per_hour, "fine-tuning job creations")
-            spec = validate_create_job(conn, body, now, self.app.settings.closes_on, dialect=self.name)
+            st = self.app.settings
+            spec = validate_create_job(conn, body, now, st.closes_on, dialect=self.name,
+                                       enforce_cutoffs=st.enforce_cutoffs, today=st.today)
             seed = spec["seed"] if spec["seed"] is not None else random.Random(job_id).randrange(2**31 - 1)
             short_id = new_id("", 8)
             base = base_model_of(spec["model"])
@@ -497,8 +499,8 @@ class OpenAIDialect(Dialect):
         with self.app.tx() as (conn, _, _sim):
             tuned = conn.execute("SELECT * FROM models WHERE deleted = 0 AND dialect = ? ORDER BY created",
                                  (self.name,)).fetchall()
-        data = [{"id": m.id, "object": "model", "created": m.created, "owned_by": m.owned_by,
-                 "shutdown_date": m.shutdown_date} for m in BASE_MODELS]
+        data = [{"id": name, "object": "model", "created": m.created, "owned_by": m.owned_by,
+                 "shutdown_date": m.shutdown_date} for m in BASE_MODELS for name in (m.id, *m.aliases)]
         data += [{"id": r["id"], "object": "model", "created": timestamp(r["created"]), "owned_by": r["owned_by"],
                   "shutdown_date": None} for r in tuned]
         return self.app.json({"object": "list", "data": data})
