@@ -154,8 +154,7 @@ class Workspace:
                                       capabilities=caps)
         if ptype == "together":
             common["environ"] = self.environ
-        if ptype == "azure" and pc.api_version:
-            common["api_version"] = pc.api_version
+        common.update(self._type_settings(pc))
         if ptype == "openai":
             common.update(organization=pc.organization, project=pc.openai_project)
         if pc.is_sandbox:
@@ -164,13 +163,28 @@ class Workspace:
             http = httpx.Client(transport=in_process_transport(self._sandbox_app()),
                                 base_url=SANDBOX_BASE_URL.removesuffix("/v1") + SANDBOX_PREFIX[ptype],
                                 timeout=pc.timeout)
+            if ptype == "azure":  # ARM deployments on the same embedded sandbox
+                common["arm"] = httpx.Client(transport=in_process_transport(self._sandbox_app()),
+                                             base_url=SANDBOX_BASE_URL.removesuffix("/v1") + "/azure/management")
+                common.setdefault("subscription_id", "sandbox-subscription")
+                common.setdefault("resource_group", "sandbox-rg")
+                common.setdefault("account", "sandbox")
+                common["arm_token"] = lambda: SANDBOX_API_KEY
             prov = cls(http, api_key=SANDBOX_API_KEY, **common)
             prov.sandbox = True
             return prov  # type: ignore[no-any-return]
         key_env = pc.api_key_env or caps.key_env
         key = (self.environ.get(key_env) or "").strip() or None
         where = ("provider",) if name == "default" else ("providers", name)
-        if not key:
+        if ptype == "azure":
+            from ftops.providers.azure import ARM_SCOPE, COGNITIVE_SCOPE, entra_token_provider
+
+            if not key:  # a Microsoft Entra token instead, when azure-identity is installed
+                common["token_provider"] = entra_token_provider(COGNITIVE_SCOPE)
+            token = (self.environ.get("AZURE_MANAGEMENT_TOKEN") or "").strip()
+            if pc.subscription_id:
+                common["arm_token"] = (lambda: token) if token else entra_token_provider(ARM_SCOPE)
+        if not key and common.get("token_provider") is None:
             raise FtopsError(error(
                 "provider.missing_api_key", f"${key_env} is not set",
                 f"provider `{name}` ({caps.title or ptype}) needs an API key; nothing was sent.",
@@ -183,6 +197,15 @@ class Workspace:
             return cls.from_settings(base, key, pc.timeout, api_key_env=key_env, **common)  # type: ignore[no-any-return]
         except ProviderError as e:
             raise FtopsError(e.to_diagnostic()) from None
+
+    @staticmethod
+    def _type_settings(pc: Any) -> dict[str, Any]:
+        """Provider-entry settings only one provider type has, as constructor arguments."""
+        if pc.provider_type != "azure":
+            return {}
+        out = {k: getattr(pc, k) for k in ("api_version", "training_type", "subscription_id", "resource_group",
+                                           "account") if getattr(pc, k) is not None}
+        return out
 
     def close(self) -> None:
         for p in self._providers.values():
@@ -205,7 +228,7 @@ class Workspace:
                 continue
             offline = httpx.Client(transport=httpx.BaseTransport(), base_url="http://offline.invalid/v1")
             cls: Any = PROVIDERS[pc.provider_type]
-            prov = cls(offline, api_key=None, name=name)
+            prov = cls(offline, api_key=None, name=name, **self._type_settings(pc))
             prov.sandbox = pc.is_sandbox
             out[name] = prov
         return out

@@ -367,6 +367,15 @@ class ProviderConfig(_Strict):
     organization: str | None = Field(default=None, description="OpenAI-Organization header (openai).")
     openai_project: str | None = Field(default=None, description="OpenAI-Project header (openai).")
     api_version: str | None = Field(default=None, description="Azure api-version (azure only).")
+    training_type: Literal["global_standard", "standard", "developer"] | None = Field(
+        default=None, description="Azure only: the training tier of this entry's models (a model's "
+                                  "`options: {training_type: ...}` overrides it); Azure requires one.")
+    subscription_id: str | None = Field(default=None, min_length=1, description="Azure only: subscription of the "
+                                        "resource, for deployments through Azure Resource Manager.")
+    resource_group: str | None = Field(default=None, min_length=1, description="Azure only: resource group, for "
+                                       "deployments.")
+    account: str | None = Field(default=None, min_length=1, description="Azure only: the Azure OpenAI resource "
+                                "(account) name, for deployments.")
     options: dict[str, Any] = Field(
         default_factory=dict, description="Defaults for the `options:` of this provider's models.")
     time_scale: float | None = Field(
@@ -400,12 +409,13 @@ class ProviderConfig(_Strict):
                 if getattr(self, field) not in (None, False):
                     raise _custom("invalid_value", f"`{field}` only applies to the sandbox",
                                   hint="remove it or add `sandbox: true`", field=field)
-        if self.type != "azure" and self.api_version is not None:
-            raise _custom("invalid_value", "`api_version` only applies to provider type azure",
-                          hint="remove it or set `type: azure`", field="api_version")
+        for field in ("api_version", "training_type", "subscription_id", "resource_group", "account"):
+            if self.type != "azure" and getattr(self, field) is not None:
+                raise _custom("invalid_value", f"`{field}` only applies to provider type azure",
+                              hint="remove it or set `type: azure`", field=field)
         if self.type == "azure" and not self.base_url and not self.sandbox:
             raise _custom("missing", "provider type azure requires `base_url` (your resource endpoint)",
-                          hint="e.g. base_url: https://NAME.openai.azure.com/openai")
+                          hint="e.g. base_url: https://NAME.openai.azure.com/openai/v1")
         return self
 
 

@@ -20,7 +20,7 @@ PROVIDERS: dict[str, type[Provider]] = {
 # The URL prefix each provider's dialect has in the sandbox (`ftops sandbox serve` and `sandbox: true`).
 SANDBOX_PREFIX: dict[str, str] = {
     "openai": "/v1",
-    "azure": "/v1",
+    "azure": "/azure/openai/v1",
     "together": "/together/v1",
 }
 
