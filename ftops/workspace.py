@@ -300,7 +300,8 @@ class Workspace:
                 continue
             prov = self._providers.get(name)
             endpoint = prov.endpoint if prov is not None else (
-                "sandbox" if pc.is_sandbox else (pc.base_url or PROVIDER_DEFAULT_URLS.get(pc.provider_type, "")))
+                "sandbox" if pc.is_sandbox else (pc.base_url or PROVIDER_DEFAULT_URLS.get(pc.provider_type)
+                                                        or self._translators()[name].capabilities.default_base_url))
             out[name] = ProviderInfo(type=pc.provider_type, endpoint=endpoint, sandbox=pc.is_sandbox)
         return out
 

@@ -345,15 +345,15 @@ class RateLimits(_Strict):
 
 
 #: Provider types ftops speaks (`ftops.providers.registry.PROVIDERS`; a test keeps the two equal).
-PROVIDER_TYPES = ("openai", "azure", "together")
-ProviderType = Literal["sandbox", "openai", "azure", "together"]
+PROVIDER_TYPES = ("openai", "azure", "together", "nebius")
+ProviderType = Literal["sandbox", "openai", "azure", "together", "nebius"]
 
 
 class ProviderConfig(_Strict):
     """Where jobs are created. Keys are read from the environment, never from YAML."""
 
     type: ProviderType = Field(
-        default="sandbox", description="openai, azure, together; `sandbox` means `{type: openai, sandbox: true}`.")
+        default="sandbox", description="openai, azure, together, nebius; `sandbox` means `{type: openai, sandbox: true}`.")
     sandbox: bool = Field(
         default=False, description="Use ftops's embedded emulator speaking this provider's dialect: no key, no "
                                    "network. Enables `time_scale` and `db`.")

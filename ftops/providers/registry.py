@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ftops.providers.azure import AzureOpenAIProvider
 from ftops.providers.base import Capabilities, Provider
+from ftops.providers.nebius import NebiusProvider
 from ftops.providers.openai import OpenAIProvider
 from ftops.providers.together import TogetherProvider
 
@@ -15,6 +16,7 @@ PROVIDERS: dict[str, type[Provider]] = {
     "openai": OpenAIProvider,
     "azure": AzureOpenAIProvider,
     "together": TogetherProvider,
+    "nebius": NebiusProvider,
 }
 
 # The URL prefix each provider's dialect has in the sandbox (`ftops sandbox serve` and `sandbox: true`).
@@ -22,6 +24,7 @@ SANDBOX_PREFIX: dict[str, str] = {
     "openai": "/v1",
     "azure": "/azure/openai/v1",
     "together": "/together/v1",
+    "nebius": "/nebius/v1",
 }
 
 

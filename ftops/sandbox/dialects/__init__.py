@@ -78,7 +78,8 @@ class Dialect:
 def default_dialects() -> list[type[Dialect]]:
     """Every dialect the sandbox serves, in mounting order."""
     from ftops.sandbox.dialects.azure import AzureArmDialect, AzureDialect
+    from ftops.sandbox.dialects.nebius import NebiusDialect
     from ftops.sandbox.dialects.openai import OpenAIDialect
     from ftops.sandbox.dialects.together import TogetherDialect
 
-    return [OpenAIDialect, TogetherDialect, AzureDialect, AzureArmDialect]
+    return [OpenAIDialect, TogetherDialect, AzureDialect, AzureArmDialect, NebiusDialect]
