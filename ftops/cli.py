@@ -814,7 +814,8 @@ def sandbox() -> None:
 def sandbox_serve(host: str, port: int, db: Path, time_scale: float | None, faults: str | None,
                   api_keys: tuple[str, ...]) -> None:
     """Serve every sandbox dialect on one port: OpenAI at /v1 (point OPENAI_BASE_URL or the openai SDK
-    at it), Together AI at /together/v1 (the together SDK takes base_url http://HOST:PORT/together)."""
+    at it), Together AI at /together/v1 (the together SDK takes base_url http://HOST:PORT/together), Azure OpenAI's
+    v1 API at /azure/openai/v1 (ARM deployments at /azure/management) and Nebius at /nebius/v1."""
     from ftops.sandbox import serve
 
     db.parent.mkdir(parents=True, exist_ok=True)

@@ -37,6 +37,7 @@ import httpx
 from ftops.providers.base import (
     MB,
     Capabilities,
+    Identity,
     JobState,
     ModelSpec,
     ParamSpec,
@@ -44,8 +45,9 @@ from ftops.providers.base import (
     ProgressCallback,
     RemoteFile,
     RemoteModel,
+    short_hash,
 )
-from ftops.providers.errors import APIStatusError, ProviderError
+from ftops.providers.errors import APIStatusError, NotFoundError, ProviderError
 from ftops.providers.http import _FileSlice
 from ftops.providers.openai import OPENAI_CAPABILITIES, OpenAIProvider
 
@@ -241,13 +243,16 @@ class AzureOpenAIProvider(OpenAIProvider):
         for o in data:
             if not isinstance(o, dict) or not isinstance(o.get("id"), str):
                 continue
-            dep = o.get("deprecation") if isinstance(o.get("deprecation"), dict) else {}
+            dep: dict[str, Any] = o["deprecation"] if isinstance(o.get("deprecation"), dict) else {}
             out.append(RemoteModel(id=o["id"], created=o.get("created") if isinstance(o.get("created"), int) else None,
                                    owned_by=o.get("owned_by"), shutdown_date=dep.get("inference"),
                                    new_jobs_until=dep.get("fine_tune"), dates_exact=False))
         return out
 
     # ----------------------------------------------------------------- deployments (ARM)
+    # Signatures follow the generic deployment interface of "Providers, part 2" (branch `fireworks`:
+    # `Provider.list_deployments/create_deployment/update_deployment/delete_deployment/deployment_key`,
+    # `RemoteDeployment`); until it lands here, deployments are plain dicts with RemoteDeployment's fields.
 
     def _arm_path(self, name: str = "") -> str:
         if not (self._arm is not None and self.subscription_id and self.resource_group and self.account):
@@ -258,6 +263,7 @@ class AzureOpenAIProvider(OpenAIProvider):
         return f"{base}/{name}" if name else base
 
     def _arm_request(self, method: str, path: str, json: Any = None) -> Any:
+        """One ARM request (api-version 2024-10-21, bearer token); errors through the one tree."""
         assert self._arm is not None
         token = self._arm_token() if self._arm_token is not None else ""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -265,7 +271,10 @@ class AzureOpenAIProvider(OpenAIProvider):
         try:
             r = self._arm.request(method, path, params={"api-version": ARM_API_VERSION}, json=json, headers=headers)
         except httpx.HTTPError as exc:
-            raise ProviderError(f"{method} {path}: {exc}", code="transport_error") from exc
+            raise ProviderError(f"{method} {path}: {exc}", code="transport_error", maybe_committed=method != "GET",
+                                retryable=True) from exc
+        if r.status_code == 404 and method == "GET":
+            raise NotFoundError(f"{method} {path}: not found", status_code=404, method=method, path=path)
         if r.status_code >= 400:
             try:
                 err = r.json().get("error") or {}
@@ -275,19 +284,62 @@ class AzureOpenAIProvider(OpenAIProvider):
                                  status_code=r.status_code, code=err.get("code"))
         return r.json() if r.content else None
 
-    def create_deployment(self, name: str, model: str, *, sku: str = "standard", capacity: int = 1) -> dict[str, Any]:
-        """PUT the deployment of a fine-tuned model (idempotent: the same PUT again changes nothing)."""
-        body = {"sku": {"name": sku, "capacity": capacity},
-                "properties": {"model": {"format": "OpenAI", "name": model, "version": "1"}}}
-        out: dict[str, Any] = self._arm_request("PUT", self._arm_path(name), json=body)
-        return out
+    def deployment_key(self, group: str) -> str:
+        """The identity tag a deployment of one identity group carries (ARM `tags.ftops`)."""
+        project = group.split("/", 1)[0]
+        return f"ftops-{short_hash('ftops-project', project, chars=4)}-{short_hash('ftops-deployment', group)}"
 
-    def delete_deployment(self, name: str) -> None:
-        self._arm_request("DELETE", self._arm_path(name))
+    @staticmethod
+    def _deployment(obj: Mapping[str, Any]) -> dict[str, Any]:
+        props = obj.get("properties") or {}
+        sku = obj.get("sku") or {}
+        state = str(props.get("provisioningState") or "")
+        return {"id": str(obj.get("name") or ""), "model": str((props.get("model") or {}).get("name") or ""),
+                "status": state, "ready": state == "Succeeded", "gone": state in ("Deleting", "Deleted"),
+                "settings": {"sku": _SKU_BACK.get(str(sku.get("name")), sku.get("name")), "capacity": sku.get("capacity")},
+                "endpoint": str(obj.get("name") or ""),  # Azure's inference calls name the deployment
+                "key": str((obj.get("tags") or {}).get("ftops") or "")}
 
-    def list_deployments(self) -> list[dict[str, Any]]:
+    def list_deployments(self, project: str) -> list[dict[str, Any]]:
+        """This project's deployments (by their `tags.ftops`), one ARM list."""
+        prefix = f"ftops-{short_hash('ftops-project', project, chars=4)}-"
         body = self._arm_request("GET", self._arm_path())
-        return [d for d in (body or {}).get("value", []) if isinstance(d, dict)]
+        deps = [self._deployment(d) for d in (body or {}).get("value", []) if isinstance(d, dict)]
+        return [d for d in deps if str(d["key"]).startswith(prefix) and not d["gone"]]
+
+    def create_deployment(self, name: str, model_id: str, settings: Mapping[str, Any],
+                          identity: Identity) -> dict[str, Any]:
+        """PUT the deployment `name` of a fine-tuned model: idempotent (the same PUT again changes nothing),
+        so safe to repeat after an ambiguous failure; tagged with the identity for adoption."""
+        sku = str(settings.get("sku") or "standard")
+        body = {"sku": {"name": _SKU.get(sku, sku), "capacity": int(settings.get("capacity") or 1)},
+                "tags": {"ftops": self.deployment_key(self.group_key(identity.project, identity.model,
+                                                                      identity.fingerprint))},
+                "properties": {"model": {"format": "OpenAI", "name": model_id, "version": "1"}}}
+        return self._deployment(self._arm_request("PUT", self._arm_path(name), json=body))
+
+    def update_deployment(self, deployment_id: str, model_id: str, settings: Mapping[str, Any]) -> dict[str, Any]:
+        """The same PUT (ARM's create-or-update), keeping the deployment's identity tag."""
+        current = self._arm_request("GET", self._arm_path(deployment_id))
+        sku = str(settings.get("sku") or "standard")
+        body = {"sku": {"name": _SKU.get(sku, sku), "capacity": int(settings.get("capacity") or 1)},
+                "tags": (current or {}).get("tags") or {},
+                "properties": {"model": {"format": "OpenAI", "name": model_id, "version": "1"}}}
+        return self._deployment(self._arm_request("PUT", self._arm_path(deployment_id), json=body))
+
+    def delete_deployment(self, deployment_id: str) -> None:
+        self._arm_request("DELETE", self._arm_path(deployment_id))
 
 
-__all__ = ["AZURE_CAPABILITIES", "AzureOpenAIProvider", "azure_base_url", "entra_token_provider"]
+# `deployment:` fields for the generic resource (capabilities.deployment_fields once it lands).
+AZURE_DEPLOYMENT_FIELDS = (
+    ParamSpec(name="sku", kind="choice", choices=("standard", "global_standard", "developer"), auto=False,
+              wire="sku.name", description="Azure's deployment type; Developer deployments expire after 24 h"),
+    ParamSpec(name="capacity", kind="int", min=1, auto=False, wire="sku.capacity"),
+)
+_SKU = {"standard": "Standard", "global_standard": "GlobalStandard", "developer": "Developer"}
+_SKU_BACK = {v: k for k, v in _SKU.items()}
+
+
+__all__ = ["AZURE_CAPABILITIES", "AZURE_DEPLOYMENT_FIELDS", "AzureOpenAIProvider", "azure_base_url",
+           "entra_token_provider"]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from ftops.providers import Identity
 from ftops.workspace import Workspace
 from tests.e2e.conftest import REPO, Project
 
@@ -59,10 +60,18 @@ def test_deployment_through_arm(azure: Project, monkeypatch: pytest.MonkeyPatch)
         prov = ws.provider()
         job = prov.get_job(state.models["support-bot"].job.job_id)  # type: ignore[union-attr]
         assert job.fine_tuned_model, out.out
-        made = prov.create_deployment("support-bot", job.fine_tuned_model, sku="standard", capacity=1)  # type: ignore[attr-defined]
-        assert made["properties"]["model"]["name"] == job.fine_tuned_model
-        assert [d["name"] for d in prov.list_deployments()] == ["support-bot"]  # type: ignore[attr-defined]
+        rec = state.models["support-bot"]
+        identity = Identity(project=ws.project, model="support-bot", fingerprint=rec.fingerprint)
+        settings = {"sku": "standard", "capacity": 1}
+        made = prov.create_deployment("support-bot", job.fine_tuned_model, settings, identity)  # type: ignore[attr-defined]
+        assert made["model"] == job.fine_tuned_model and made["ready"] and made["settings"] == settings
+        again = prov.create_deployment("support-bot", job.fine_tuned_model, settings, identity)  # type: ignore[attr-defined]
+        assert again == made  # a repeated PUT changes nothing
+        (listed,) = prov.list_deployments(ws.project)  # type: ignore[attr-defined]
+        assert listed["id"] == "support-bot" and listed["key"] == made["key"] != ""
+        moved = prov.update_deployment("support-bot", job.fine_tuned_model, {"sku": "developer", "capacity": 2})  # type: ignore[attr-defined]
+        assert moved["settings"] == {"sku": "developer", "capacity": 2} and moved["key"] == made["key"]
         prov.delete_deployment("support-bot")  # type: ignore[attr-defined]
-        assert prov.list_deployments() == []  # type: ignore[attr-defined]
+        assert prov.list_deployments(ws.project) == []  # type: ignore[attr-defined]
     finally:
         ws.close()

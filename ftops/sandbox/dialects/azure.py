@@ -139,7 +139,7 @@ class AzureDialect(OpenAIDialect):
         if isinstance(suffix, str) and len(suffix) > MAX_SUFFIX:
             raise bad_request(f"The suffix may have at most {MAX_SUFFIX} characters.", param="suffix",
                               code="invalidPayload")
-        request._cached_data = json.dumps(body).encode()  # type: ignore[attr-defined]
+        request._cached_data = json.dumps(body).encode()
         response = super()._create_job(request)
         obj = json.loads(response.get_data())
         with self.app.tx() as (conn, _, _sim):
@@ -212,7 +212,8 @@ class AzureArmDialect(Dialect):
     @staticmethod
     def _object(path: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
         return {"id": path, "name": name, "type": "Microsoft.CognitiveServices/accounts/deployments",
-                "sku": body.get("sku"), "properties": {**body.get("properties", {}), "provisioningState": "Succeeded"}}
+                "sku": body.get("sku"), "tags": body.get("tags") or {},
+                "properties": {**body.get("properties", {}), "provisioningState": "Succeeded"}}
 
     def h_deployments(self, request: Request, sub: str, rg: str, account: str) -> Response:
         with self.app.tx() as (conn, _, _sim):

@@ -112,9 +112,9 @@ class NebiusDialect(OpenAIDialect):
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
             raise bad_request("'seed' must be a non-negative integer.", param="seed", code="invalid_value")
         job_id = new_id("ftjob-")
-        method = {"type": "supervised", "supervised": {"hyperparameters": {
-            k: hp.get(k, "auto") for k in ("batch_size", "learning_rate_multiplier", "n_epochs")}}}
-        method["supervised"]["hyperparameters"]["learning_rate_multiplier"] = "auto"
+        neutral = {k: hp.get(k, "auto") for k in ("batch_size", "n_epochs")}
+        neutral["learning_rate_multiplier"] = "auto"  # Nebius's learning rate is absolute: kept in `extra`
+        method: dict[str, Any] = {"type": "supervised", "supervised": {"hyperparameters": neutral}}
         with self.app.tx() as (conn, now, sim):
             self.app.rate_limit(conn, now, f"{self.name}:job_create", self.app.settings.job_creates_per_hour,
                                 "fine-tuning job creations")
