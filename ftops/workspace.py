@@ -387,14 +387,26 @@ class Workspace:
         fresh = {n: c for n, c in catalogues.items() if snapshot is not None and n in snapshot.providers}
         refusals = check_base_models(desired.models, caps, fresh, known_tuned)
         entries = self.loaded.config.provider_entries()
-        enforce = {n: not pc.is_sandbox or pc.rehearse_cutoffs for n, pc in entries.items()}
-        plan, more = review_deadlines(plan, desired.models, state, caps, catalogues, self.today, enforce)
+        lenient = {n: self._lenient(pc, caps.get(n)) for n, pc in entries.items()}
+        plan, more = review_deadlines(plan, desired.models, state, caps, catalogues, self.today, lenient)
         diags = [self._refusal_diagnostic(r) for r in refusals + more]
         errors = [d for d in diags if d.is_error]
         desired.warnings.extend(d for d in diags if not d.is_error)
         if errors:
             raise FtopsError(errors + desired.warnings)
         return plan
+
+    def _lenient(self, pc: Any, caps: Capabilities | None) -> str:
+        """Empty when a job after an exact announced cut-off is refused on this entry, else why it only
+        warns: the sandbox (unless rehearsing) or another endpoint than the provider's own (a compatible
+        server is not bound by the provider's dates)."""
+        if pc.is_sandbox:
+            return "" if pc.rehearse_cutoffs else \
+                "the sandbox accepts it (set `rehearse_cutoffs: true` on the provider entry to rehearse)"
+        own = (caps.default_base_url if caps else "").rstrip("/")
+        base = (pc.base_url or (self.environ.get("OPENAI_BASE_URL") if pc.provider_type == "openai" else None)
+                or own).rstrip("/")
+        return "" if own and base == own else f"the endpoint {base} is not the provider's own ({own or 'none'})"
 
     def _refusal_diagnostic(self, r: Refusal) -> Diagnostic:
         make = error if r.severity == "error" else warning

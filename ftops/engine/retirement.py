@@ -88,11 +88,11 @@ def _when(d: Deadline, future: str, past: str) -> str:
 
 def review_deadlines(plan: Plan, desired: list[DesiredModel], state: State, caps: Mapping[str, Capabilities],
                      catalogues: Mapping[str, Mapping[str, RemoteModel]], today: datetime.date,
-                     enforce: Mapping[str, bool]) -> tuple[Plan, list[Refusal]]:
+                     lenient: Mapping[str, str]) -> tuple[Plan, list[Refusal]]:
     """The plan with each model's deadlines and one warning per announced end, plus the refusals.
 
-    `caps`/`catalogues` by provider entry name; `enforce[name]`: an exact past end refuses a job on
-    that entry (True for real providers; for the sandbox only when rehearsing).
+    `caps`/`catalogues` by provider entry name; `lenient[name]`: empty when an exact past end refuses a
+    job on that entry (the provider's own endpoint, or a sandbox rehearsing), else why it only warns.
     """
     by_name = {d.name: d for d in desired}
     warnings: list[dict[str, Any]] = []
@@ -138,8 +138,8 @@ def review_deadlines(plan: Plan, desired: list[DesiredModel], state: State, caps
             dl = _deadline("new_jobs_end", jobs_end, today)
             out.append(dl)
             closing.setdefault(f"{c.provider}\0{dl.date}\0{dl.exact}", (dl, []))[1].append(c.name)
-        if c.action.creates_job and c.provider in enforce:
-            refusals.extend(_refusals(c, base, title, out, enforce[c.provider]))
+        if c.action.creates_job and c.provider in lenient:
+            refusals.extend(_refusals(c, base, title, out, lenient[c.provider]))
         models.append(c.model_copy(update={"deadlines": out}) if out else c)
     for key, (dl, names) in sorted(closing.items()):
         pname = key.split("\0", 1)[0]
@@ -163,7 +163,7 @@ def _warning(code: str, model: str | None, dl: Deadline, summary: str, detail: s
     return w
 
 
-def _refusals(c: ModelChange, base: str, title: str, deadlines: list[Deadline], enforce: bool) -> list[Refusal]:
+def _refusals(c: ModelChange, base: str, title: str, deadlines: list[Deadline], lenient: str) -> list[Refusal]:
     out: list[Refusal] = []
     hint = (f"move the model: declare another provider under `providers:` and set `provider:` on models.{c.name} "
             "(with a base model that provider offers); the old fine-tuned model stays in history")
@@ -178,12 +178,11 @@ def _refusals(c: ModelChange, base: str, title: str, deadlines: list[Deadline], 
             summary = f"base model {base} was retired on {dl.date}"
             path = ("base_model",)
         why = f"this plan would {c.action.value} a job for models.{c.name}. Source: {dl.source}."
-        if dl.exact and enforce:
+        if dl.exact and not lenient:
             out.append(Refusal(c.name, "plan.cutoff_passed", summary, f"{summary}: {why} Nothing was sent.",
                                hint, path))
         else:
-            reason = ("the date is announced as \"no earlier than\"" if not dl.exact else
-                      "the sandbox accepts it (set `rehearse_cutoffs: true` on the provider entry to rehearse)")
+            reason = "the date is announced as \"no earlier than\"" if not dl.exact else lenient
             out.append(Refusal(c.name, "plan.cutoff_passed", summary, f"{summary}: {why} The plan goes ahead: "
                                f"{reason}.", hint, path, severity="warning"))
     return out

@@ -104,3 +104,21 @@ def test_bad_ftops_today_is_a_diagnostic(project: Project, monkeypatch: pytest.M
     monkeypatch.setenv("FTOPS_TODAY", "tomorrow")
     r = project.ftops("plan")
     assert r.code == 1 and "error[config.bad_today]" in r.err
+
+
+def test_only_the_providers_own_endpoint_is_bound_by_its_dates(project: Project) -> None:
+    """A job after an exact cut-off is refused on OpenAI itself; a compatible server at another base_url
+    (or the sandbox, unless rehearsing) only warns."""
+    from ftops.workspace import Workspace
+
+    project.edit("provider:\n  type: sandbox\n  time_scale: 600",
+                 "provider:\n  type: openai\nproviders:\n  compat: {type: openai, base_url: 'http://127.0.0.1:9/v1'}\n"
+                 "  rehearsal: {type: openai, sandbox: true, rehearse_cutoffs: true}")
+    ws = Workspace(project.root, environ={"OPENAI_API_KEY": "sk-x"})
+    entries = ws.loaded.config.provider_entries()
+    caps = ws.provider_capabilities(every=True)
+    assert ws._lenient(entries["default"], caps["default"]) == ""
+    assert ws._lenient(entries["rehearsal"], caps["rehearsal"]) == ""
+    assert "127.0.0.1:9" in ws._lenient(entries["compat"], caps["compat"])
+    assert "not the provider's own" in Workspace(project.root, environ={
+        "OPENAI_API_KEY": "sk-x", "OPENAI_BASE_URL": "http://proxy/v1"})._lenient(entries["default"], caps["default"])

@@ -30,7 +30,7 @@ def _plan(action: ModelAction, provider: str = "default") -> Plan:
 def test_deadlines_warnings_and_refusal_on_a_real_provider() -> None:
     today = datetime.date(2027, 2, 1)
     plan, refusals = review_deadlines(_plan(ModelAction.CREATE), [_desired()], State(), {"default": CAPS}, {},
-                                      today, {"default": True})
+                                      today, {"default": ""})
     kinds = {d.kind: d for d in plan.models[0].deadlines}
     assert kinds["base_model_retires"].days == -18 and kinds["new_jobs_end"].days == -26
     assert {r.code for r in refusals} == {"plan.cutoff_passed"} and all(r.severity == "error" for r in refusals)
@@ -40,16 +40,16 @@ def test_deadlines_warnings_and_refusal_on_a_real_provider() -> None:
 def test_sandbox_without_rehearsal_and_no_earlier_than_dates_only_warn() -> None:
     today = datetime.date(2027, 2, 1)
     _, on_sandbox = review_deadlines(_plan(ModelAction.CREATE), [_desired()], State(), {"default": CAPS}, {},
-                                     today, {"default": False})
+                                     today, {"default": "the sandbox"})
     assert on_sandbox and all(r.severity == "warning" for r in on_sandbox)
     _, loose = review_deadlines(_plan(ModelAction.CREATE), [_desired()], State(), {"default": LOOSE}, {},
-                                today, {"default": True})
+                                today, {"default": ""})
     assert loose and all(r.severity == "warning" for r in loose)
 
 
 def test_no_job_to_create_is_never_refused_and_days_count_down() -> None:
     plan, refusals = review_deadlines(_plan(ModelAction.NOOP), [_desired()], State(), {"default": CAPS}, {},
-                                      datetime.date(2027, 1, 4), {"default": True})
+                                      datetime.date(2027, 1, 4), {"default": ""})
     assert refusals == []
     assert [(w["code"], w["days"]) for w in plan.warnings] == [("plan.provider_closing", 2),
                                                                ("plan.base_model_retires", 10)]
