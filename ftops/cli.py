@@ -7,6 +7,7 @@ traceback only under --debug. `plan --detailed-exitcode` exits 2 when there are 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import errno
 import logging
@@ -16,6 +17,7 @@ import signal
 import sqlite3
 import stat
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
@@ -374,13 +376,18 @@ def validate(c: Ctx, as_json: bool) -> None:
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path),
               help="Save the plan to FILE; `ftops apply FILE` applies exactly it.")
 @click.option("--offline", is_flag=True, help="Plan from the state file alone; no request is sent.")
+@click.option("--state", "state_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Plan from this state snapshot (`ftops state pull` output) instead of the configured backend.")
 @pass_ctx
-def plan(c: Ctx, as_json: bool, markdown: bool, detailed_exitcode: bool, out: Path | None, offline: bool) -> None:
+def plan(c: Ctx, as_json: bool, markdown: bool, detailed_exitcode: bool, out: Path | None, offline: bool,
+         state_file: Path | None) -> None:
     """Show what apply would upload, create or replace, and what it will cost."""
     from ftops.render import plan_json, plan_markdown, plan_text
-    from ftops.state import write_private_file
+    from ftops.state import LocalBackend, write_private_file
 
     ws = c.workspace()
+    if state_file is not None:
+        ws.__dict__["store"] = LocalBackend(state_file.resolve())  # read-only here: plan never saves
     try:
         res = ws.plan(offline=offline)
     finally:
@@ -408,6 +415,45 @@ def _relevant_warnings(res: Any) -> list[Diagnostic]:
     # dict.fromkeys: a file checked for two base models reports the same problem twice
     return list(dict.fromkeys([d for d in res.desired.dataset_diagnostics(shas) if not d.is_error]
                               + list(res.desired.warnings)))
+
+
+class _Duration(click.ParamType):  # type: ignore[type-arg]
+    """Seconds (`90`, `2.5`) or a duration with a unit (`30s`, `5m`, `1h`)."""
+
+    name = "duration"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> float:
+        import math
+        import re
+
+        if isinstance(value, (int, float)):
+            return float(value)
+        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*", str(value))
+        seconds = float(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2) or "s"] if m else math.nan
+        if not math.isfinite(seconds):
+            self.fail(f"{value!r} is not a duration (a finite one): use seconds (90) or 30s, 5m, 1h", param, ctx)
+        return seconds
+
+
+_DURATION = _Duration()
+
+
+@contextlib.contextmanager
+def _naming_actions(executor: Callable[[], Any]) -> Iterator[None]:
+    """A failed state save (disk full, I/O error) names the remote actions this run already took."""
+    from ftops.state import StateWriteError
+
+    try:
+        yield
+    except StateWriteError as e:
+        ex = executor()
+        raise (e.with_actions(ex.uploaded, ex.created) if ex is not None else e) from None
+
+
+def _say_waiting(store: Any) -> Any:
+    def on_wait(holder: Any) -> None:
+        click.echo(f"waiting for the state lock on {store.location}: held by {holder.describe()} …", err=True)
+    return on_wait
 
 
 class _CliHooks:
@@ -476,7 +522,8 @@ class _CliHooks:
 @click.option("--max-cost", type=NUMBER, help="Refuse a plan whose estimated cost exceeds USD.")
 @click.option("--max-wait", type=NUMBER, default=60.0, show_default=True,
               help="Longest rate-limit wait (s) before stopping cleanly.")
-@click.option("--lock-timeout", type=NUMBER, default=0.0, help="Wait up to SECONDS for another run's lock.")
+@click.option("--lock-timeout", type=_DURATION, default="0",
+              help="Wait up to this long for another run's lock: seconds, or 30s, 5m, 1h.")
 @json_option(help="Print the result as JSON.")
 @pass_ctx
 def apply(c: Ctx, plan_file: Path | None, auto_approve: bool, max_cost: float | None, max_wait: float,
@@ -485,17 +532,20 @@ def apply(c: Ctx, plan_file: Path | None, auto_approve: bool, max_cost: float | 
     from ftops.engine.apply import Executor
     from ftops.engine.model import Plan
     from ftops.render import money, plan_json, plan_text
-    from ftops.state import locked
-
     ws = c.workspace()
     root = ws.root
-    with locked(root, "apply", timeout=lock_timeout):
+    store = ws.store
+    print_diagnostics(store.warnings, color=c.color)
+    ex: Any = None
+    with _naming_actions(lambda: ex), store.locked("apply", timeout=lock_timeout, on_wait=_say_waiting(store)):
         try:
             res = ws.plan()
             plan_ = res.plan
             if plan_file is not None:
                 saved = load_saved_plan(plan_file)
-                _check_saved_plan(saved, plan_)
+                from ftops.workspace import check_saved_plan
+
+                check_saved_plan(saved, plan_)
             relevant = _relevant_warnings(res)
             if not as_json:
                 print_diagnostics(relevant, color=c.color, base=root, source_lines=ws.loaded.source_lines)
@@ -535,6 +585,7 @@ def apply(c: Ctx, plan_file: Path | None, auto_approve: bool, max_cost: float | 
                 signal.signal(signal.SIGINT, old)
         finally:
             ws.close()
+    store.close()
     s = plan_.summary
     result = {"uploaded": len(ex.uploaded), "created": len(ex.created), "adopted": s.adopt,
               "state_serial": ex.state.serial, "plan": plan_json(plan_),
@@ -547,29 +598,12 @@ def apply(c: Ctx, plan_file: Path | None, auto_approve: bool, max_cost: float | 
                            bold=True))
 
 
-def _check_saved_plan(saved: Any, fresh: Any) -> None:
-    def essence(p: Any) -> Any:
-        return ([(f.sha256, f.action.value) for f in p.files],
-                [(m.name, m.action.value, m.fingerprint) for m in p.models])
-
-    # No state file yet means no lineage yet: two plans from nothing share serial 0.
-    same_lineage = saved.state_lineage == fresh.state_lineage or saved.state_serial == fresh.state_serial == 0
-    stale = not same_lineage or saved.state_serial != fresh.state_serial
-    if stale or essence(saved) != essence(fresh):
-        why = ("the state changed since the plan was saved" if stale
-               else "the configuration, datasets or provider changed since the plan was saved")
-        raise FtopsError(error("apply.stale_plan", "the saved plan is stale",
-                               f"{why} (saved at state serial {saved.state_serial}, now {fresh.state_serial}); "
-                               "nothing was sent.", hint="run `ftops plan --out FILE` again and review it"))
-
-
 # ---------------------------------------------------------------------- state views
 
 
 def _refreshed_state(ws: Any, offline: bool) -> Any:
     """State with job statuses refreshed from the provider (saved when the lock is free)."""
     from ftops.engine.apply import refresh_job_records
-    from ftops.state import locked
 
     state = ws.load_state()
     if offline or not state.models:
@@ -577,7 +611,7 @@ def _refreshed_state(ws: Any, offline: bool) -> Any:
     snap = ws.snapshot(state)
     if refresh_job_records(state, snap):
         try:
-            with locked(ws.root, "status"):
+            with ws.store.locked("status"):
                 state = ws.store.save(state)
         except FtopsError:
             pass  # another run holds the lock; show fresh data without saving
@@ -598,7 +632,7 @@ def show(c: Ctx, plan_file: Path | None, as_json: bool) -> None:
     if as_json:
         _echo_json(state.model_dump(mode="json"))
         return
-    click.echo(P(f"state {ws.store.path} · serial {state.serial} · lineage {state.lineage}"))
+    click.echo(P(f"state {ws.store.location} · serial {state.serial} · lineage {state.lineage}"))
     click.echo(P(f"project {state.project or '-'} · endpoint {state.endpoint or '-'}"))
     click.echo(f"\nfiles ({len(state.files)}):")
     for f in sorted(state.files.values(), key=lambda f: f.path):
@@ -824,6 +858,83 @@ def sandbox_serve(host: str, port: int, db: Path, time_scale: float | None, faul
           api_keys=list(api_keys) or None, echo=lambda s: click.echo(s, err=True))
 
 
+# ---------------------------------------------------------------------- state backends and locks
+
+
+@cli.command("force-unlock")
+@click.argument("lock_id")
+@pass_ctx
+def force_unlock(c: Ctx, lock_id: str) -> None:
+    """Break the state lock LOCK_ID that a crashed run left behind (the id is in the lock error)."""
+    store = c.workspace().store
+    store.force_unlock(lock_id)
+    click.echo(f"Released lock {lock_id} on {store.location}.")
+
+
+@cli.group("state")
+def state_group() -> None:
+    """Read the state, or move it between backends."""
+
+
+@state_group.command("pull")
+@pass_ctx
+def state_pull(c: Ctx) -> None:
+    """Print the current state as JSON (from whichever backend ftops.yaml names)."""
+    _echo_json(c.workspace().store.load().model_dump(mode="json"))
+
+
+@state_group.command("migrate")
+@click.option("--to", "to", type=click.Choice(["local", "postgres", "s3"]), required=True,
+              help="The backend to copy the state into.")
+@click.option("--url-env", default="FTOPS_STATE_PG_URL", show_default=True,
+              help="postgres: variable holding the postgresql:// URL.")
+@click.option("--key", help="postgres: the state's name in the database (default: the project).")
+@click.option("--bucket", help="s3: bucket.")
+@click.option("--s3-key", default="ftops/state.json", show_default=True, help="s3: object key.")
+@click.option("--region", help="s3: region.")
+@click.option("--endpoint-url-env", help="s3: variable holding an S3-compatible endpoint URL.")
+@click.option("--force", is_flag=True, help="Overwrite a different state already at the destination.")
+@pass_ctx
+def state_migrate(c: Ctx, to: str, url_env: str, key: str | None, bucket: str | None, s3_key: str,
+                  region: str | None, endpoint_url_env: str | None, force: bool) -> None:
+    """Copy the state (serial, lineage, records, history, intents) to another backend, under both locks."""
+    from types import SimpleNamespace
+
+    from ftops.state import open_backend
+
+    ws = c.workspace()
+    if to == "s3" and not bucket:
+        raise click.UsageError("--to s3 needs --bucket")
+    s3 = SimpleNamespace(bucket=bucket, key=s3_key, region=region, endpoint_url_env=endpoint_url_env)
+    target = open_backend(SimpleNamespace(backend=to, url_env=url_env, key=key, s3=s3 if to == "s3" else None),
+                          root=ws.root, project=ws.project, environ=ws.environ)
+    source = ws.store
+    if target.location == source.location:
+        raise FtopsError(error("state.migrate_same", "the destination is the current backend",
+                               f"{source.location} is where the state already is; nothing was copied."))
+    print_diagnostics(target.warnings, color=c.color)
+    with source.locked("migrate"), target.locked("migrate"):
+        state = source.load()
+        there = target.load()
+        if there.serial and there.lineage != state.lineage and not force:
+            raise FtopsError(error(
+                "state.migrate_exists", "the destination already holds another state",
+                f"{target.location} has lineage {there.lineage} at serial {there.serial}; the source has "
+                f"{state.lineage} at serial {state.serial}. Nothing was copied.",
+                hint="pick another key, or pass --force to overwrite it"))
+        target.replace(state)
+        back = target.load()
+        if back.model_dump(mode="json") != state.model_dump(mode="json"):
+            raise FtopsError(error("state.migrate_mismatch", "the copy differs from the source",
+                                   f"reading {target.location} back did not give the state written; "
+                                   f"{source.location} is unchanged.", hint="report this; keep using the source"))
+    target.close()
+    source.close()
+    click.echo(f"Copied state serial {state.serial} (lineage {state.lineage}, {len(state.models)} model(s), "
+               f"{len(state.files)} file(s)) from {source.location} to {target.location}.\n"
+               f"Now set `state: backend: {to}` in ftops.yaml; the source was left as it was.")
+
+
 # ---------------------------------------------------------------------- entry point
 
 
@@ -931,3 +1042,4 @@ def main(argv: list[str] | None = None) -> NoReturn:
 
 if __name__ == "__main__":
     main()
+

@@ -24,7 +24,7 @@ from ftops.engine.plan import build_plan
 from ftops.engine.refresh import refresh
 from ftops.engine.retirement import Refusal, check_base_models, review_deadlines
 from ftops.providers import Capabilities, Provider, ProviderError, RemoteModel
-from ftops.state import STATE_DIR, State, StateStore
+from ftops.state import STATE_DIR, State, StateBackend, open_backend
 
 SANDBOX_BASE_URL = "http://sandbox.local/v1"
 SANDBOX_API_KEY = "sk-sandbox"
@@ -68,8 +68,8 @@ class Workspace:
         return self.root / STATE_DIR
 
     @cached_property
-    def store(self) -> StateStore:
-        return StateStore.for_project(self.root)
+    def store(self) -> StateBackend:
+        return open_backend(self.loaded.config.state, root=self.root, project=self.project, environ=self.environ)
 
     @cached_property
     def hash_cache(self) -> HashCache:
@@ -272,8 +272,21 @@ class Workspace:
         """The state, with records written by older ftops versions completed (identity group, lifecycle
         word) through their provider: a pure, in-memory upgrade; nothing is saved by reading."""
         state = self.store.load()
-        provs = self._translators()
         project = self.project
+        if state.project and state.project != project:
+            renamed_from = self.environ.get("FTOPS_PROJECT_RENAMED_FROM", "")
+            if renamed_from != state.project:
+                raise FtopsError(error(
+                    "state.project_mismatch", f"the state belongs to project `{state.project}`, not `{project}`",
+                    f"{self.store.location if hasattr(self.store, 'location') else 'the state'} was written for "
+                    f"project `{state.project}`; ftops.yaml declares `{project}`. A state copied from another "
+                    "project would make this one adopt or orphan that project's jobs. Nothing was read from a "
+                    "provider.",
+                    range=self.loaded.range_of("project"),
+                    hint=f"use this project's own state, or, for a deliberate rename, run once with "
+                         f"FTOPS_PROJECT_RENAMED_FROM={state.project} (jobs are identified by project: renaming "
+                         "retrains every model)"))
+        provs = self._translators()
         for rec in state.models.values():
             prov = provs.get(rec.provider)
             if prov is None:
@@ -294,16 +307,29 @@ class Workspace:
         return snap
 
     def provider_infos(self) -> dict[str, ProviderInfo]:
+        """Type and endpoint of every provider entry in use, from the configuration alone: the same online
+        and offline, so a saved plan binds them whichever way it was made."""
+        from ftops.providers import PROVIDERS, SANDBOX_PREFIX
+
         out = {}
         for name, pc in self.loaded.config.provider_entries().items():
             if name not in self.provider_names():
                 continue
-            prov = self._providers.get(name)
-            endpoint = prov.endpoint if prov is not None else (
-                "sandbox" if pc.is_sandbox else (pc.base_url or PROVIDER_DEFAULT_URLS.get(pc.provider_type)
-                                                        or self._translators()[name].capabilities.default_base_url))
-            out[name] = ProviderInfo(type=pc.provider_type, endpoint=endpoint, sandbox=pc.is_sandbox)
+            ptype = pc.provider_type
+            if pc.is_sandbox:
+                endpoint = SANDBOX_BASE_URL.removesuffix("/v1") + SANDBOX_PREFIX[ptype]
+            else:
+                env_url = self.environ.get("OPENAI_BASE_URL") if ptype == "openai" else None
+                endpoint = (pc.base_url or env_url or PROVIDERS[ptype].capabilities.default_base_url).rstrip("/")
+            out[name] = ProviderInfo(type=ptype, endpoint=endpoint, sandbox=pc.is_sandbox)
         return out
+
+    @property
+    def config_digest(self) -> str:
+        """sha256 of the resolved configuration (after interpolation): what a saved plan was made from."""
+        import hashlib
+
+        return hashlib.sha256(self.loaded.config.model_dump_json().encode()).hexdigest()
 
     def plan(self, *, offline: bool = False, replace: frozenset[str] = frozenset()) -> PlanResult:
         """Desired models (local disk only), then refresh (reads), then the pure plan.
@@ -322,6 +348,7 @@ class Workspace:
                           job_creates_per_hour=limits, replace=replace)
         if not offline:
             plan = self._provider_estimates(plan, state)
+        plan = plan.model_copy(update={"config_digest": self.config_digest})
         plan = self._review_lifecycle(plan, desired, state, snapshot)
         return PlanResult(plan, desired, state, snapshot)
 
@@ -458,4 +485,37 @@ class Workspace:
                                        "cost_approximate": any(c.cost and c.cost.approximate for c in spending)})
 
 
-PROVIDER_DEFAULT_URLS = {"openai": "https://api.openai.com/v1", "together": "https://api.together.xyz/v1"}
+
+def check_saved_plan(saved: Plan, fresh: Plan) -> None:
+    """Refuse a saved plan that no longer describes what apply would do, saying what changed.
+
+    It binds the state it was made from (lineage, serial), the providers (type and endpoint), the
+    resolved configuration (digest) and, per model, the fingerprint and provider. An online saved plan
+    also binds its actions (the remote may have moved since); an offline one cannot, and does not.
+    """
+    changed: list[str] = []
+    same_lineage = saved.state_lineage == fresh.state_lineage or saved.state_serial == fresh.state_serial == 0
+    if not same_lineage or saved.state_serial != fresh.state_serial:
+        changed.append(f"the state (saved at serial {saved.state_serial}, now {fresh.state_serial})")
+    for name in sorted(set(saved.providers) | set(fresh.providers)):
+        a, b = saved.providers.get(name), fresh.providers.get(name)
+        if a is None or b is None or (a.type, a.endpoint) != (b.type, b.endpoint):
+            what = lambda p: f"{p.type} at {p.endpoint}" if p else "absent"  # noqa: E731
+            changed.append(f"provider `{name}` ({what(a)} → {what(b)})")
+    if saved.config_digest and saved.config_digest != fresh.config_digest:
+        changed.append("the configuration (ftops.yaml or the variables it reads)")
+    models = lambda p: {m.name: (m.provider, m.fingerprint) for m in p.models}  # noqa: E731
+    if models(saved) != models(fresh):
+        diff = sorted(n for n in set(models(saved)) | set(models(fresh)) if models(saved).get(n) != models(fresh).get(n))
+        changed.append("what models " + ", ".join(diff) + " would train (datasets or declaration)")
+    files = lambda p: sorted((f.provider, f.sha256) for f in p.files)  # noqa: E731
+    if files(saved) != files(fresh):
+        changed.append("the datasets to upload")
+    if not saved.offline and not changed:
+        acts = lambda p: [(m.name, m.action.value) for m in p.models] + [(k.job_id, "cancel") for k in p.cancels]  # noqa: E731
+        if acts(saved) != acts(fresh):
+            changed.append("what the providers hold (a job started, ended or vanished since)")
+    if changed:
+        raise FtopsError(error("apply.stale_plan", "the saved plan is stale",
+                               "changed since the plan was saved: " + "; ".join(changed) + ". Nothing was sent.",
+                               hint="run `ftops plan --out FILE` again and review it"))

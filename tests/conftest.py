@@ -14,6 +14,11 @@ _cache = SHARED / "tiktoken-cache"
 if _cache.is_dir():
     os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(_cache))
 
+# Every incremental state save (the local journal) is checked against a full reload, in this process
+# and in the ftops subprocesses tests start: a mutation the engine forgot to touch fails loudly.
+# The benchmarks unset it (it makes each save O(n)).
+os.environ.setdefault("FTOPS_STATE_VERIFY_TOUCH", "1")
+
 
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:

@@ -419,6 +419,46 @@ class ProviderConfig(_Strict):
         return self
 
 
+# --------------------------------------------------------------------------- state
+
+
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class S3StateConfig(_Strict):
+    """Where the s3 state backend keeps the state object (and `KEY.lock` beside it)."""
+
+    bucket: str = Field(min_length=3, description="Bucket name; enable versioning on it.")
+    key: str = Field(default="ftops/state.json", min_length=1, description="Object key of the state.")
+    region: str | None = Field(default=None, description="Region (default: the AWS SDK's own resolution).")
+    endpoint_url_env: str | None = Field(default=None, pattern=ENV_NAME_PATTERN,
+        description="Environment variable holding an S3-compatible endpoint URL (MinIO, R2, ...).")
+
+
+class StateConfig(_Strict):
+    """Where the state lives. Secrets (a database URL with its password) come only from the environment."""
+
+    backend: Literal["local", "postgres", "s3"] = Field(default="local",
+        description="local: .ftops/state.json; postgres: a shared database; s3: an S3-compatible bucket.")
+    url_env: str | None = Field(default=None, pattern=ENV_NAME_PATTERN,
+        description="postgres: environment variable holding the postgresql:// URL.")
+    key: str | None = Field(default=None, pattern=NAME_PATTERN,
+        description="postgres: the state's name in the database (default: the project name).")
+    s3: S3StateConfig | None = Field(default=None, description="s3: bucket, key, region.")
+
+    @model_validator(mode="after")
+    def _backend_specific(self) -> StateConfig:
+        if self.backend == "postgres" and not self.url_env:
+            raise _custom("missing", "`state: backend: postgres` requires `url_env` (the variable holding the URL)",
+                          hint="e.g. url_env: FTOPS_STATE_PG_URL")
+        if self.backend == "s3" and self.s3 is None:
+            raise _custom("missing", "`state: backend: s3` requires an `s3:` block with `bucket`",
+                          hint="e.g. s3: {bucket: my-bucket, key: ftops/state.json}")
+        if self.backend != "s3" and self.s3 is not None:
+            raise _custom("invalid_value", "`s3` only applies to `backend: s3`", hint="remove it or set backend: s3")
+        return self
+
+
 # --------------------------------------------------------------------------- root
 
 
@@ -449,7 +489,7 @@ class FtopsConfig(_Strict):
         default_factory=list,
         description="Secret findings in training data to accept (deliberate fakes), by the id ftops prints: "
                     "sha256:<12 hex digits>. Every other secret in a dataset is an error.")
-
+    state: StateConfig = Field(default_factory=StateConfig, description="Where the state lives (default: local).")
 
     @model_validator(mode="after")
     def _provider_refs(self) -> FtopsConfig:
@@ -486,6 +526,8 @@ __all__ = [
     "PROVIDER_TYPES",
     "ProviderConfig",
     "RateLimits",
+    "S3StateConfig",
+    "StateConfig",
     "ReinforcementHyperparameters",
     "SupervisedHyperparameters",
     "ValidationError",

@@ -36,6 +36,7 @@ from ftops.engine.model import (
 )
 from ftops.engine.plan import choose_live
 from ftops.providers import (
+    AuthError,
     BadRequestError,
     Identity,
     Provider,
@@ -58,20 +59,6 @@ class ApplyStopped(FtopsError):
 
 class ApplyInterrupted(FtopsError):
     exit_code = 130
-
-
-def config_keys_for_param(param: str) -> tuple[str, ...]:
-    """Map an API error's `param` (e.g. `method.supervised.hyperparameters.n_epochs`) to config keys."""
-    parts = param.replace("[", ".").replace("]", "").split(".")
-    if parts[0] == "model":
-        return ("base_model",)
-    if "hyperparameters" in parts:
-        return ("hyperparameters", *parts[parts.index("hyperparameters") + 1:])
-    if parts[0] == "method" and "grader" in parts:
-        return ("grader",)
-    if parts[0] in ("training_file", "validation_file", "suffix", "seed", "metadata", "integrations"):
-        return tuple(parts)
-    return ()
 
 
 def parse_source(source: str) -> SourceRange | None:
@@ -107,6 +94,7 @@ class Executor:
         self.created: list[str] = []
         self.uploaded: list[str] = []
         self.cancelled: list[str] = []
+        self.paid_twice: list[tuple[str, str, str]] = []  # (model, duplicate job, kept job)
         self.project = ""
 
     def provider(self, name: str) -> Provider:
@@ -144,6 +132,13 @@ class Executor:
             self._cancel(k)
         if self.created:
             self._sweep_duplicates(plan)
+        if self.paid_twice:
+            self._save()
+            raise FtopsError(error(
+                "apply.paid_twice", "a duplicate job finished before it could be cancelled",
+                "; ".join(f"models.{n}: job {j} duplicates {k}" for n, j, k in self.paid_twice)
+                + ". It is recorded in the state (and not reported again); ftops keeps using the first job.",
+                hint="delete the extra fine-tuned model on the provider if you do not want it; see `ftops show`"))
         return self.state
 
     def _save(self) -> None:
@@ -170,6 +165,7 @@ class Executor:
                 if known is None or known.file_id != f.file_id:
                     self.state.files[key] = FileRecord(sha256=f.sha256, file_id=f.file_id, bytes=f.bytes,
                                                        filename=f.filename, path=f.path, provider=f.provider)
+                    self.state.touch_file(key)
                     changed = True
         jobs = {j.id: j for j in snapshot.jobs} if snapshot else {}
         for c in plan.models:
@@ -180,6 +176,7 @@ class Executor:
                     changed |= self._record_job(c, job)
                 elif rec is not None and rec.spec != c.attributes and c.attributes is not None:
                     rec.spec = dict(c.attributes)
+                    self.state.touch_model(c.name)
                     changed = True
             elif c.action is ModelAction.ORPHAN and c.job_id in jobs and c.name in self.state.models:
                 rec = self.state.models[c.name]
@@ -187,6 +184,7 @@ class Executor:
                     new = _job_record(jobs[c.job_id], rec.fingerprint, rec.job.attempt)
                     if new != rec.job:
                         rec.job = new
+                        self.state.touch_model(c.name)
                         changed = True
         if snapshot is not None and self.state.intents:
             # The snapshot is a complete listing: an intent it does not satisfy never committed,
@@ -198,6 +196,7 @@ class Executor:
 
     def _record_job(self, c: ModelChange, job: RemoteJob) -> bool:
         assert c.fingerprint is not None
+        self.state.touch_model(c.name)
         rec = self.state.models.get(c.name)
         attempt = job.attempt or c.attempt
         new_job = _job_record(job, c.fingerprint, attempt)
@@ -231,12 +230,16 @@ class Executor:
                 "nobody reviewed.", hint="run `ftops plan` again"))
         self.state.intents.append(Intent(kind="upload_file", key=f.sha256, provider=f.provider,
                                          started_at=self.clock()))
+        self.state.touch()
         self._save()
         self.hooks.upload_started(f)
         remote, adopted = self._upload_once(f, path)
+        if not adopted:
+            remote = self._settle_duplicate_upload(f, remote)
         key = State.file_key(f.provider, f.sha256)
         self.state.files[key] = FileRecord(sha256=f.sha256, file_id=remote.id, bytes=remote.bytes or f.bytes,
                                            filename=remote.filename, path=f.path, provider=f.provider)
+        self.state.touch_file(key)
         self._drop_intent("upload_file", f.sha256)
         self.uploaded.append(remote.id)
         self._save()
@@ -247,6 +250,25 @@ class Executor:
             if r.sha256 == f.sha256 and r.bytes in (f.bytes, None) and r.usable:
                 return r
         return None
+
+    def _settle_duplicate_upload(self, f: FileChange, ours: RemoteFile) -> RemoteFile:
+        """Two runs with separate state files can both look, find nothing and upload. Look again: every
+        run keeps the oldest file with these bytes and deletes its own newer copy before any job uses it,
+        so the runs settle on one file."""
+        same = [r for r in self.provider(f.provider).list_files()
+                if r.sha256 == f.sha256 and r.usable and r.bytes in (f.bytes, None)]
+        if not same:
+            return ours
+        keep = min(same + [ours], key=lambda r: (r.created_at or 0, r.id))
+        if keep.id == ours.id:
+            return ours
+        try:
+            self.provider(f.provider).delete_file(ours.id)
+            self.hooks.retrying(f"upload of {f.path}", f"another run uploaded the same bytes first ({keep.id}); "
+                                                        f"using it and deleting the copy {ours.id}")
+        except ProviderError as e:
+            self.hooks.retrying(f"deleting duplicate upload {ours.id}", str(e))
+        return keep
 
     def _drop_intent(self, kind: str, key: str) -> None:
         self.state.intents = [i for i in self.state.intents if not (i.kind == kind and i.key == key)]
@@ -277,6 +299,14 @@ class Executor:
                     return found, True
             try:
                 return write(), False
+            except (BadRequestError, AuthError) as e:
+                # The provider definitely refused: nothing happened, so no intent is left for the next
+                # plan to report as an unconfirmed write.
+                if not ambiguous:
+                    self._drop_intent(*intent)
+                    self.state.touch()
+                    self._save()
+                raise e
             except RateLimitError as e:
                 # Stopping on a 429 before any ambiguous attempt: nothing reached the provider, so the
                 # intent is withdrawn rather than left for the next run to resolve.
@@ -314,6 +344,7 @@ class Executor:
         key = self._intent_key(c)
         self.state.intents.append(Intent(kind="create_job", key=key, model=c.name, provider=c.provider,
                                          started_at=self.clock()))
+        self.state.touch()
         self._save()
         job, adopted = self._create_once(c, identity, files)
         self._record_job(c, job)
@@ -369,14 +400,21 @@ class Executor:
 
     def _cancel(self, k: CancelChange) -> None:
         """Cancel a duplicate or superseded job; a job that finished meanwhile is reported, not touched."""
+        if k.reason == "record_finished_duplicate":
+            self._record_paid_twice(k.name, k.job_id, k.kept_job_id or "", k.provider)
+            return
         try:
             job = self.provider(k.provider).cancel_job(k.job_id)
         except BadRequestError as e:
-            self.hooks.retrying(f"cancel of job {k.job_id}", f"{e} (it may have finished meanwhile)")
+            if k.reason == "cancel_duplicate":
+                self._record_paid_twice(k.name, k.job_id, k.kept_job_id or "", k.provider)
+            else:
+                self.hooks.retrying(f"cancel of job {k.job_id}", f"{e} (it may have finished meanwhile)")
             return
         self.cancelled.append(k.job_id)
         rec = self.state.models.get(k.name)
         if rec is not None:
+            self.state.touch_model(k.name)
             entry = _job_record(job, rec.fingerprint, job.attempt or 1).model_copy(update={"cancelled_by_ftops": True})
             at = next((i for i, h in enumerate(rec.history) if h.job_id == k.job_id), None)
             if rec.job is not None and rec.job.job_id == k.job_id:
@@ -391,12 +429,24 @@ class Executor:
     def _where(self, c: ModelChange, param: str | None) -> SourceRange | None:
         """The ftops.yaml line behind a rejected body parameter, else the model's declaration."""
         if self.locate is not None and param:
-            keys = config_keys_for_param(param)
+            keys = self.provider(c.provider).config_keys_for_param(param)
             if keys:
                 found = self.locate(c.name, keys)
                 if found is not None:
                     return found
         return parse_source(c.source)
+
+    def _record_paid_twice(self, name: str, job_id: str, kept: str, provider: str) -> None:
+        """A duplicate that finished before it could be cancelled: kept in state as such (so it is reported
+        once), and this apply ends non-zero naming it."""
+        rec = self.state.models.get(name)
+        if rec is not None and not any(h.job_id == job_id for h in rec.history):
+            job = self.provider(provider).get_job(job_id)
+            rec.history.append(_job_record(job, rec.fingerprint, job.attempt or 1).model_copy(
+                update={"duplicate_of": kept}))
+            self.state.touch_model(name)
+            self._save()
+        self.paid_twice.append((name, job_id, kept))
 
     def _sweep_duplicates(self, plan: Plan) -> None:
         """Cancel extra live jobs of one whole identity (concurrent runs with separate state files)."""
@@ -411,12 +461,15 @@ class Executor:
                 if len(live) < 2:
                     continue
                 keep = min(live, key=lambda j: (j.created_at or 0, j.id))
-                name = names.get(group) or keep.ftops_model or group
+                name = names.get(group) or keep.declared_model or group
                 for j in live:
                     if j.id == keep.id:
                         continue
                     try:
                         self.provider(pname).cancel_job(j.id)
+                    except BadRequestError:
+                        self._record_paid_twice(name, j.id, keep.id, pname)
+                        continue
                     except ProviderError as e:
                         self.hooks.retrying(f"cancel duplicate job {j.id}", str(e))
                         continue
@@ -427,6 +480,7 @@ class Executor:
                         rec.history.append(rec.job.model_copy(update={"status": "cancelled", "state": "cancelled",
                                                                       "cancelled_by_ftops": True}))
                         rec.job = _job_record(keep, rec.fingerprint, keep.attempt or 1)
+                        self.state.touch_model(name)
                         changed = True
         if changed:
             self._save()
@@ -453,7 +507,7 @@ class Executor:
 
 
 def _job_record(job: RemoteJob, fp: str, attempt: int = 1) -> JobRecord:
-    return JobRecord(job_id=job.id, fingerprint=job.ftops_fingerprint or fp, status=job.status,
+    return JobRecord(job_id=job.id, fingerprint=job.declared_fingerprint or fp, status=job.status,
                      state=job.state.value, attempt=job.attempt or attempt,
                      fine_tuned_model=job.fine_tuned_model, trained_tokens=job.trained_tokens,
                      created_at=job.created_at, finished_at=job.finished_at,

@@ -159,8 +159,7 @@ def build_desired(loaded: LoadedConfig, providers: Mapping[str, Provider], *, ca
             "seed": seed,
             "metadata": dict(m.metadata),
         }
-        if pname != "default" or pc.provider_type != "openai":
-            attributes["provider"] = f"{pname} ({pc.provider_type})"
+        attributes["provider"] = f"{pname} ({pc.provider_type})"
         if spec.options:
             attributes["options"] = dict(sorted(spec.options.items()))
         if spec.integrations:
@@ -173,8 +172,7 @@ def build_desired(loaded: LoadedConfig, providers: Mapping[str, Provider], *, ca
         requested_epochs = hp.get("n_epochs", "auto")
         n_epochs = resolve_n_epochs(train_ref.examples, requested_epochs)
         trained = train_ref.tokens_per_epoch * n_epochs
-        cost = _price(caps, m.base_model, method, trained, n_epochs, dict(cfg.pricing),
-                      train_ref.approximate, pc.provider_type)
+        cost = _price(caps, m.base_model, method, trained, n_epochs, dict(cfg.pricing), train_ref.approximate)
         rng = loaded.range_of("models", name)
         lifecycle = getattr(m, "lifecycle", None)
         result.models.append(DesiredModel(
@@ -189,15 +187,15 @@ def build_desired(loaded: LoadedConfig, providers: Mapping[str, Provider], *, ca
 
 
 def _price(caps: Any, base_model: str, method: str, trained: int, n_epochs: int, overrides: dict[str, float],
-           approximate: bool, provider_type: str) -> CostInfo:
+           approximate: bool) -> CostInfo:
     """Trained tokens x price: the user's `pricing:` first, then the provider's table (exact ids only).
 
-    OpenAI's table ships in ftops/data/pricing.json (`estimate_cost`); other providers declare theirs
-    in their capabilities. Tokens are counted with OpenAI's tokenizers, so for other providers' models
-    the count (and the cost) is approximate, and said to be.
+    A provider declares its prices in its capabilities, or names the shipped table
+    (ftops/data/pricing.json, `estimate_cost`). Tokens are counted with tiktoken, so for providers whose
+    tokenizers differ the count (and the cost) is approximate, and said to be.
     """
-    foreign = provider_type not in ("openai", "azure")
-    if provider_type in ("openai", "azure") or overrides:
+    foreign = not caps.tiktoken_counts
+    if caps.price_table == "shipped" or overrides:
         est = estimate_cost(base_model, trained, method=method, overrides=overrides or None)
         if est.usd is not None or not caps.prices:
             return CostInfo(usd=est.usd, trained_tokens=trained, n_epochs=n_epochs, price_per_1m=est.price_per_1m,
@@ -209,4 +207,4 @@ def _price(caps: Any, base_model: str, method: str, trained: int, n_epochs: int,
                              "estimate it")
     return CostInfo(usd=round(trained * price / 1_000_000, 4), trained_tokens=trained, n_epochs=n_epochs,
                     price_per_1m=price, approximate=True,
-                    note=f"{caps.title or caps.name} price table; tokens counted with an OpenAI tokenizer")
+                    note=f"{caps.title or caps.name} price table; tokens counted with tiktoken")

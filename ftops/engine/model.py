@@ -47,7 +47,7 @@ class DesiredModel(_Frozen):
 
     name: str
     provider: str = "default"  # the config's name of the provider entry
-    provider_type: str = "openai"
+    provider_type: str = ""
     fingerprint: str
     group: str  # the provider's identity group for (project, name, fingerprint)
     seed: int | None
@@ -227,6 +227,7 @@ class Plan(_Frozen):
     provider: str  # the default provider's type (see `providers` for every entry)
     endpoint: str
     providers: dict[str, ProviderInfo] = Field(default_factory=dict)
+    config_digest: str = ""  # sha256 of the resolved configuration the plan was made from
     offline: bool = False
     state_lineage: str
     state_serial: int

@@ -39,6 +39,7 @@ from ftops.state import JobRecord, ModelRecord, State
 
 # Most significant first: the reason names the first attribute group that changed.
 _REASON_ORDER = [
+    ("provider", "replace_because_provider_changed"),
     ("training_file", "replace_because_dataset_changed"),
     ("validation_file", "replace_because_dataset_changed"),
     ("base_model", "replace_because_base_model_changed"),
@@ -122,6 +123,7 @@ def build_plan(
     # Which remote jobs belong to which model: by the identity group of the desired fingerprint or of
     # the fingerprint in state, or by the model name where the provider's identity spells it.
     jobs_by_model: dict[str, list[RemoteJob]] = {}
+    job_provider: dict[str, str] = {}  # job id -> the provider entry it lives on
     if snapshot is not None:
         for pname, psnap in sorted(snapshot.providers.items()):
             owners: dict[str, str] = {}
@@ -132,15 +134,16 @@ def build_plan(
                 if d.provider == pname:
                     owners[d.group] = d.name
             for job in psnap.jobs:
-                name = owners.get(job.group or "") or job.ftops_model
+                name = owners.get(job.group or "") or job.declared_model
                 if name and job.group:
                     jobs_by_model.setdefault(name, []).append(job)
+                    job_provider[job.id] = pname
 
     changes: list[ModelChange] = []
     cancels: list[CancelChange] = []
     for d in sorted(desired, key=lambda m: m.name):
         change, extra = _plan_model(d, state, jobs_by_model.get(d.name, []), snapshot is None,
-                                    d.name in replace)
+                                    d.name in replace, job_provider)
         changes.append(change)
         cancels.extend(extra)
 
@@ -153,7 +156,7 @@ def build_plan(
         changes.append(ModelChange(
             name=name, action=ModelAction.ORPHAN, reason="orphan_not_in_config",
             provider=rec.provider if rec else "default",
-            fingerprint=rec.fingerprint if rec else (newest.ftops_fingerprint if newest else None),
+            fingerprint=rec.fingerprint if rec else (newest.declared_fingerprint if newest else None),
             job_id=newest.id if newest else (rec.job.job_id if rec and rec.job else None),
             status=newest.status if newest else (rec.job.status if rec and rec.job else None),
             fine_tuned_model=(newest.fine_tuned_model if newest else
@@ -206,12 +209,12 @@ def _resolve_intent(kind: str, key: str, model: str, provider: str,
                           if j.group == group and str(j.attempt or 1) == attempt), None)
         else:  # written before identities had groups: the key is the bare fingerprint
             found = next((j.id for j in snapshot.of(provider).jobs
-                          if j.ftops_fingerprint == key and j.ftops_model == model), None)
+                          if j.declared_fingerprint == key and j.declared_model == model), None)
     return IntentResolution(kind=kind, key=key, model=model, found=found)
 
 
 def _plan_model(d: DesiredModel, state: State, remote: list[RemoteJob], offline: bool,
-                force_new: bool) -> tuple[ModelChange, list[CancelChange]]:
+                force_new: bool, job_provider: dict[str, str]) -> tuple[ModelChange, list[CancelChange]]:
     rec = state.models.get(d.name)
     common: dict[str, Any] = dict(
         name=d.name, provider=d.provider, fingerprint=d.fingerprint, group=d.group, seed=d.seed,
@@ -239,7 +242,7 @@ def _plan_model(d: DesiredModel, state: State, remote: list[RemoteJob], offline:
                                before_fingerprint=rec.fingerprint, changes=changes, **common), []
         return ModelChange(action=ModelAction.CREATE, reason="create_new_model", **common), []
 
-    same = [j for j in remote if j.group == d.group]
+    same = [j for j in remote if j.group == d.group and job_provider.get(j.id, d.provider) == d.provider]
     live = [j for j in same if j.state.live]
     top_attempt = max([j.attempt or 1 for j in same] + ([rec.attempt] if same_rec and rec else []), default=0)
     cancels: list[CancelChange] = []
@@ -247,10 +250,17 @@ def _plan_model(d: DesiredModel, state: State, remote: list[RemoteJob], offline:
         job = choose_live(live)
         # Every other live job with the kept job's whole identity is a duplicate (two CI runs, a lost
         # answer): cancelled, keeping the oldest. A different attempt is deliberate, never a duplicate.
+        known_dupes = {h.job_id for h in (rec.history if rec else []) if h.duplicate_of}
         for j in sorted(live, key=lambda j: (j.created_at or 0, j.id)):
-            if j.id != job.id and (j.attempt or 1) == (job.attempt or 1) and not j.state.terminal:
+            if j.id == job.id or (j.attempt or 1) != (job.attempt or 1):
+                continue
+            if not j.state.terminal:
                 cancels.append(CancelChange(name=d.name, provider=d.provider, job_id=j.id, status=j.status,
                                             reason="cancel_duplicate", kept_job_id=job.id))
+            elif j.id not in known_dupes:
+                # Finished before anyone could cancel it: paid twice. Recorded (and so reported) once.
+                cancels.append(CancelChange(name=d.name, provider=d.provider, job_id=j.id, status=j.status,
+                                            reason="record_finished_duplicate", kept_job_id=job.id))
         if force_new:
             return ModelChange(action=ModelAction.RETRY, reason="retry_because_replace_requested",
                                attempt=top_attempt + 1, job_id=job.id, status=job.status, **common), cancels
@@ -271,9 +281,9 @@ def _plan_model(d: DesiredModel, state: State, remote: list[RemoteJob], offline:
         if d.cancel_superseded:
             for j in sorted(remote, key=lambda j: (j.created_at or 0, j.id)):
                 if j.state in (JobState.PENDING, JobState.RUNNING):
-                    cancels.append(CancelChange(name=d.name, provider=d.provider, job_id=j.id, status=j.status,
-                                                reason="cancel_superseded"))
-        before_fp = rec.fingerprint if rec else max(remote, key=lambda j: (j.created_at or 0, j.id)).ftops_fingerprint
+                    cancels.append(CancelChange(name=d.name, provider=job_provider.get(j.id, d.provider),
+                                                job_id=j.id, status=j.status, reason="cancel_superseded"))
+        before_fp = rec.fingerprint if rec else max(remote, key=lambda j: (j.created_at or 0, j.id)).declared_fingerprint
         return ModelChange(action=ModelAction.REPLACE, reason=replace_reason(changes), attempt=max(top_attempt, 0) + 1,
                            before_fingerprint=before_fp, changes=changes, **common), cancels
     return ModelChange(action=ModelAction.CREATE, reason="create_new_model", **common), []

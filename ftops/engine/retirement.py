@@ -62,7 +62,7 @@ def _catalogue_cutoff(m: RemoteModel | None, field: str, source: str) -> Cutoff 
 def base_model_end(caps: Capabilities, catalogue: Mapping[str, RemoteModel] | None, base_model: str) -> Cutoff | None:
     """The day `base_model` (and every fine-tune built on it) stops working: catalogue, then capabilities."""
     src = f"{caps.title or caps.name} model catalogue (GET /models)"
-    declared = caps.model_shutdowns.get(base_model)
+    declared = caps.model_shutdowns.get(base_model) or caps.model_shutdowns.get(caps.model_aliases.get(base_model, ""))
     read = _catalogue_cutoff((catalogue or {}).get(base_model), "shutdown_date", src)
     return declared if read is None or (declared is not None and declared.date == read.date) else read
 

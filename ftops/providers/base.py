@@ -56,12 +56,14 @@ class JobState(str, Enum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    CANCELLING = "cancelling"
     UNKNOWN = "unknown"
 
     @property
     def dead(self) -> bool:
-        """Will never produce a model (a retry is a new attempt)."""
-        return self in (JobState.FAILED, JobState.CANCELLED)
+        """Will never produce a model (a retry is a new attempt). A job being cancelled is dead for
+        planning -- it is never cancelled twice nor counted as a competing live job -- but not terminal."""
+        return self in (JobState.FAILED, JobState.CANCELLED, JobState.CANCELLING)
 
     @property
     def live(self) -> bool:
@@ -208,6 +210,8 @@ class Capabilities(BaseModel):
     """Last day the provider accepts new fine-tuning jobs, when announced."""
     model_shutdowns: dict[str, Cutoff] = Field(default_factory=dict)
     """Base model id -> the day it (and every fine-tune built on it) stops working."""
+    model_aliases: dict[str, str] = Field(default_factory=dict)
+    """Alias -> the model id it stands for (`gpt-4o-mini` -> its snapshot): dates follow the alias."""
     base_models: frozenset[str] = frozenset()
     """Fine-tunable base model ids known offline (with `model_shutdowns` and `prices`): an offline plan
     warns about a `base_model` none of them names."""
@@ -215,10 +219,15 @@ class Capabilities(BaseModel):
     """`list_models()` names every model a job may start from, so refresh reads it (one request) and a
     `base_model` absent from it is refused at plan. False: no catalogue, or an incomplete one."""
     fine_tuned_model_pattern: str = ""
+    tiktoken_counts: bool = False
+    """Token counts made with tiktoken are this provider's own (else they are approximate, and said to be)."""
+    price_table: str = ""
+    """Where prices come from when `prices` is empty: "shipped" = ftops/data/pricing.json (by model family)."""
 
     def known_base_models(self) -> set[str]:
         """Every base model id these capabilities name (the offline catalogue)."""
-        return set(self.base_models) | set(self.model_shutdowns) | {m for t in self.prices.values() for m in t}
+        return (set(self.base_models) | set(self.model_shutdowns) | set(self.model_aliases)
+                | {m for t in self.prices.values() for m in t})
 
     def param(self, name: str, *, option: bool = False) -> ParamSpec | None:
         return next((p for p in (self.options if option else self.hyperparameters) if p.name == name), None)
@@ -324,9 +333,9 @@ class RemoteJob(BaseModel):
     group: str | None = None
     """`Provider.group_key(project, model, fingerprint)` of the job, or None: not ftops's (or not this project's)."""
     attempt: int | None = None
-    ftops_model: str | None = None
+    declared_model: str | None = None
     """The declared model name, when the provider's identity carrier spells it (else matched by group)."""
-    ftops_fingerprint: str | None = None
+    declared_fingerprint: str | None = None
 
 
 class JobEvent(BaseModel):
@@ -556,6 +565,14 @@ class Provider(ABC):
 
     def delete_model(self, model_id: str) -> None:
         raise NotImplementedError(f"{self.capabilities.title or self.capabilities.name} cannot delete models")
+
+    def config_keys_for_param(self, param: str) -> tuple[str, ...]:
+        """The ftops.yaml keys (under the model) behind a request field the provider rejected, for a
+        `file:line` on a 400; () when unknown. Override for the provider's own field names."""
+        parts = param.replace("[", ".").replace("]", "").split(".")
+        if parts[0] in ("training_file", "validation_file", "suffix", "seed", "metadata"):
+            return tuple(parts[:1])
+        return ()
 
     def estimate_price(self, body: Mapping[str, Any], files: Mapping[str, str]) -> float | None:
         """The provider's own estimate for this body (files bound), when it has an endpoint; else None."""

@@ -62,7 +62,8 @@ _FINE_TUNABLE = {
     "gpt-3.5-turbo-0125": ("gpt-3.5-turbo", _GONE), "gpt-3.5-turbo-1106": ("", _GONE),
     "gpt-3.5-turbo-0613": ("", _OLD),
 }
-_MODEL_SHUTDOWNS = {k: c for snap, (alias, c) in _FINE_TUNABLE.items() for k in (snap, alias) if k}
+_MODEL_SHUTDOWNS = {snap: c for snap, (_alias, c) in _FINE_TUNABLE.items()}
+_ALIASES = {alias: snap for snap, (alias, _c) in _FINE_TUNABLE.items() if alias}
 
 _SFT = frozenset({"supervised", "dpo", "reinforcement"})
 OPENAI_HYPERPARAMETERS = (
@@ -99,8 +100,11 @@ OPENAI_CAPABILITIES = Capabilities(
     file_uploads_per_hour=100,
     new_jobs_until=Cutoff(date=datetime.date(2027, 1, 6), source=_SOURCE_SHUTDOWN),
     model_shutdowns=_MODEL_SHUTDOWNS,
+    model_aliases=_ALIASES,
     model_catalogue=True,
     fine_tuned_model_pattern="ft:{base}:{org}:{suffix}:{id}",
+    tiktoken_counts=True,
+    price_table="shipped",
 )
 
 _STATES = {
@@ -196,6 +200,19 @@ class OpenAIProvider(HttpProvider):
     def group_key(self, project: str, model: str, fingerprint: str) -> str:
         return f"{project}/{model}/{fingerprint}"
 
+    def config_keys_for_param(self, param: str) -> tuple[str, ...]:
+        """`method.supervised.hyperparameters.n_epochs` -> (hyperparameters, n_epochs), `model` -> base_model."""
+        parts = param.replace("[", ".").replace("]", "").split(".")
+        if parts[0] == "model":
+            return ("base_model",)
+        if "hyperparameters" in parts:
+            return ("hyperparameters", *parts[parts.index("hyperparameters") + 1:])
+        if parts[0] == "method" and "grader" in parts:
+            return ("grader",)
+        if parts[0] in ("training_file", "validation_file", "suffix", "seed", "metadata", "integrations"):
+            return tuple(parts)
+        return ()
+
     def job_state(self, status: str) -> JobState:
         return _STATES.get(status, JobState.UNKNOWN)
 
@@ -206,7 +223,7 @@ class OpenAIProvider(HttpProvider):
         if META_PROJECT in md and META_MODEL in md and META_FP in md:
             fp, attempt = split_fp(md[META_FP])
             update.update(group=self.group_key(md[META_PROJECT], md[META_MODEL], fp), attempt=attempt,
-                          ftops_model=md[META_MODEL], ftops_fingerprint=fp)
+                          declared_model=md[META_MODEL], declared_fingerprint=fp)
         return job.model_copy(update=update)
 
     def _file(self, obj: Any, method: str, path: str) -> RemoteFile:

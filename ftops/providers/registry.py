@@ -38,3 +38,21 @@ def capabilities(type_: str) -> Capabilities:
 
 def provider_types() -> list[str]:
     return sorted(PROVIDERS)
+
+
+def provider_table() -> str:
+    """The README's provider table, generated from the capabilities (so it cannot drift from them)."""
+    rows = ["| type | provider | methods | seed | user metadata | suffix | how ftops recognises its jobs | key "
+            "| new jobs until | models that stop working |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
+    for type_ in provider_types():
+        c = PROVIDERS[type_].capabilities
+        until = (f"{c.new_jobs_until.date}" + ("" if c.new_jobs_until.exact else " (no earlier than)")
+                 if c.new_jobs_until else "—")
+        dying = sorted(c.model_shutdowns.items(), key=lambda kv: (kv[1].date, kv[0]))
+        deaths = "; ".join(f"`{m}` {d.date}" for m, d in dying) or "—"
+        suffix = f"{c.max_user_suffix} chars" if c.max_suffix_chars else "—"
+        rows.append(f"| `{type_}` | {c.title} | {', '.join(sorted(c.methods))} | {'yes' if c.seed else 'no'} "
+                    f"| {'yes' if c.user_metadata else 'no'} | {suffix} | {c.identity} | `{c.key_env or '—'}` "
+                    f"| {until} | {deaths} |")
+    return "\n".join(rows) + "\n"

@@ -141,8 +141,8 @@ TOGETHER_CAPABILITIES = Capabilities(
 _STATES = {
     "pending": JobState.PENDING, "queued": JobState.PENDING, "running": JobState.RUNNING,
     "compressing": JobState.RUNNING, "uploading": JobState.RUNNING,
-    # Still billing until Together confirms: live, so nothing is created beside it.
-    "cancel_requested": JobState.RUNNING, "cancelled": JobState.CANCELLED, "error": JobState.FAILED,
+    # Will never produce a model; never cancelled twice.
+    "cancel_requested": JobState.CANCELLING, "cancelled": JobState.CANCELLED, "error": JobState.FAILED,
     "completed": JobState.SUCCEEDED,
 }
 

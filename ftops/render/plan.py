@@ -218,6 +218,11 @@ def plan_text(plan: Plan, style: Style = plain) -> str:
         out.append("")
         out.append("Jobs to cancel (cannot be undone; finished models are never touched):")
         for k in doc["cancels"]:
+            if k["reason"] == "record_finished_duplicate":
+                out.append(style(f"    ! job {k['job_id']} of models.{k['name']} duplicates {k['kept_job_id']} and "
+                                 f"already {k['status']}: it cannot be cancelled (paid twice); it will be recorded "
+                                 "and apply will fail naming it", fg="red"))
+                continue
             why = (f"duplicate of {k['kept_job_id']}" if k["reason"] == "cancel_duplicate"
                    else "superseded by the new declaration")
             out.append(style(f"    ! cancel job {k['job_id']} of models.{k['name']} ({k['status']}): {why}", fg="red"))

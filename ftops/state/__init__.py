@@ -1,5 +1,7 @@
-"""ftops.state: the state model, its atomic store, and the lock that guards it."""
+"""ftops.state: the state model, the `StateBackend` interface and its backends (local, postgres, s3)."""
 
+from ftops.state.backend import LockInfo, StateBackend, StateWriteError, write_private_file
+from ftops.state.backends import open_backend
 from ftops.state.model import (
            STATE_FORMAT_VERSION,
            FileRecord,
@@ -10,10 +12,10 @@ from ftops.state.model import (
 )
 from ftops.state.store import (
            STATE_DIR,
+           LocalBackend,
            StateLock,
            StateStore,
            locked,
-           write_private_file,
 )
 
 __all__ = [
@@ -22,10 +24,15 @@ __all__ = [
            "FileRecord",
            "Intent",
            "JobRecord",
+           "LocalBackend",
+           "LockInfo",
            "ModelRecord",
            "State",
+           "StateBackend",
            "StateLock",
            "StateStore",
+           "StateWriteError",
            "locked",
+           "open_backend",
            "write_private_file",
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 STATE_FORMAT_VERSION = 1
 
@@ -40,6 +40,7 @@ class JobRecord(_Model):
     state: str | None = None  # ftops's lifecycle word (providers.JobState); None in older state files
     attempt: int = 1
     cancelled_by_ftops: bool = False
+    duplicate_of: str | None = None  # a duplicate that finished before it could be cancelled (paid twice)
     fine_tuned_model: str | None = None
     trained_tokens: int | None = None
     created_at: int | None = None
@@ -90,3 +91,36 @@ class State(_Model):
 
     def file_for(self, sha256: str, provider: str = "default") -> FileRecord | None:
         return self.files.get(self.file_key(provider, sha256))
+
+    # Dirty tracking, so a backend can record one action in O(1) instead of rewriting every record.
+    # Opt-in: when nothing was touched since the last save, the next save writes everything, so code
+    # that mutates the state without touching stays correct (only slower). Top-level fields and
+    # `intents` (a handful) are written by every save; `models` and `files` only where touched.
+    _touched_models: set[str] = PrivateAttr(default_factory=set)
+    _touched_files: set[str] = PrivateAttr(default_factory=set)
+
+
+    def touch_model(self, name: str) -> None:
+        """Mark `models[name]` (added, changed or removed) for the next incremental save."""
+        self._touched_models.add(name)
+
+    def touch_file(self, key: str) -> None:
+        """Mark `files[key]` (added, changed or removed) for the next incremental save."""
+        self._touched_files.add(key)
+
+    def touch(self) -> None:
+        """Mark a change of the top-level fields or `intents` only (no record): an O(1) save, not a full one."""
+        self._touched_models.add("")
+
+    def touched(self) -> tuple[frozenset[str], frozenset[str]] | None:
+        """(model names, file keys) touched since the last save, or None: nothing touched, save it all."""
+        if not self._touched_models and not self._touched_files:
+            return None
+        return frozenset(self._touched_models - {""}), frozenset(self._touched_files)
+
+    def saved_copy(self, **update: Any) -> State:
+        """A shallow copy with `update` applied and nothing touched (what a backend returns from save)."""
+        new = self.model_copy(update=update)
+        new._touched_models = set()
+        new._touched_files = set()
+        return new

@@ -43,7 +43,7 @@ def job(d: DesiredModel, status: str = "running", jid: str = "ftjob-1", created:
     """A job as a provider reports it: its own status word, ftops's lifecycle, the identity it carries."""
     return RemoteJob(id=jid, status=status, state=STATES.get(status, JobState.UNKNOWN),
                      model="gpt-4o-mini-2024-07-18", training_file="file-1", created_at=created,
-                     group=d.group, attempt=attempt, ftops_model=d.name, ftops_fingerprint=d.fingerprint)
+                     group=d.group, attempt=attempt, declared_model=d.name, declared_fingerprint=d.fingerprint)
 
 
 def plan(ds: list[DesiredModel], state: State | None = None, snap: RemoteSnapshot | None = None, **kw: Any):  # type: ignore[no-untyped-def]

@@ -123,7 +123,7 @@ def test_job_lifecycle_events_checkpoints_models(world: World):
     job = make_job(p, tf, suffix="support", seed=42)
     assert job.status in {"validating_files", "queued", "running"}
     assert job.metadata == {"ftops_project": "p", "ftops_model": "bot", "ftops_fp": "F1"} and job.seed == 42
-    assert (job.group, job.attempt, job.ftops_model, job.state.value) == ("p/bot/F1", 1, "bot", "pending")
+    assert (job.group, job.attempt, job.declared_model, job.state.value) == ("p/bot/F1", 1, "bot", "pending")
     assert p.get_job(job.id).id == job.id
     world.clock.t += 10 * 24 * 3600
     done = p.get_job(job.id)

@@ -1,5 +1,6 @@
 """Harness for reliability tests (shared with tests/benchmarks/test_soak.py): a served sandbox that counts requests, a multi-model project
-pointing at it with `provider: openai`, `ftops` as a real subprocess, and the remote truth.
+pointing at it with a real provider type (`openai`, `together`: every test is parametrised by provider through
+`PROVIDER_TYPES`), `ftops` as a real subprocess, and the remote truth.
 
 The truth is read from the sandbox's own SQLite database, never from what ftops says it did:
 a test that trusted ftops's report could not catch ftops lying.
@@ -10,6 +11,7 @@ from __future__ import annotations
 import collections
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -29,6 +31,11 @@ REPO = Path(__file__).resolve().parents[2]
 QUICKSTART_DATA = REPO / "examples" / "quickstart" / "data"
 API_KEY = "sk-reliability-test-key-7f3a9c"
 DEAD = ("failed", "cancelled", "expired")
+# Provider types under test: the sandbox dialect's URL prefix and the key variable ftops reads.
+PROVIDERS: dict[str, tuple[str, str]] = {"openai": ("/v1", "OPENAI_API_KEY"),
+                                         "together": ("/together/v1", "TOGETHER_API_KEY")}
+PROVIDER_TYPES = list(PROVIDERS)
+_MODEL_IN_SUFFIX = re.compile(r"^rel-(\d+)(?:-|$)")
 
 
 @dataclass
@@ -38,6 +45,11 @@ class Served:
     url: str
     db: Path
     counts: collections.Counter[str] = field(default_factory=collections.Counter)
+    base: str = ""
+
+    def url_for(self, provider: str) -> str:
+        """The base URL of `provider`'s dialect on this sandbox."""
+        return self.base + PROVIDERS[provider][0]
 
     @property
     def requests(self) -> int:
@@ -47,19 +59,26 @@ class Served:
         with sqlite3.connect(self.db, timeout=10) as db:
             return db.execute(sql, args).fetchall()
 
+    def live_files(self) -> int:
+        """Fine-tune files not deleted (duplicates a race made are swept by ftops)."""
+        return int(self.remote("select count(*) from files where purpose = 'fine-tune' and deleted = 0")[0][0])
+
     def uploads(self) -> int:
         """Every fine-tune file ever created (deleted ones too: an upload is paid for once sent)."""
         return int(self.remote("select count(*) from files where purpose = 'fine-tune'")[0][0])
 
     def jobs(self) -> list[dict[str, Any]]:
-        rows = self.remote("select id, status, metadata from jobs order by seq")
-        return [{"id": i, "status": s, "metadata": json.loads(m or "{}")} for i, s, m in rows]
+        rows = self.remote("select id, status, metadata, suffix from jobs order by seq")
+        return [{"id": i, "status": s, "metadata": json.loads(m or "{}"), "suffix": x or ""} for i, s, m, x in rows]
 
     def live_jobs_by_model(self) -> dict[str, int]:
+        """Live jobs per declared model, read from the user's suffix `rel-<i>` that `write_project` gives
+        model `m<i>` (every dialect keeps the suffix; ftops's own identity carrier is not trusted here)."""
         out: collections.Counter[str] = collections.Counter()
         for j in self.jobs():
             if j["status"] not in DEAD:
-                out[j["metadata"].get("ftops_model", "?")] += 1
+                m = _MODEL_IN_SUFFIX.match(j["suffix"])
+                out[f"m{m.group(1)}" if m else "?"] += 1
         return dict(out)
 
     def live_jobs_by_fingerprint(self) -> dict[str, int]:
@@ -73,7 +92,7 @@ class Served:
 def _kind(path: str) -> str:
     """`/v1/fine_tuning/jobs/ftjob-x/cancel` -> `/v1/fine_tuning/jobs/*/cancel` (bounded key space)."""
     parts = path.split("/")
-    return "/".join("*" if p.startswith(("ftjob-", "file-", "upload_")) else p for p in parts)
+    return "/".join("*" if p.startswith(("ftjob-", "ft-", "file-", "upload_")) else p for p in parts)
 
 
 @contextmanager
@@ -105,7 +124,8 @@ def served_sandbox(db: Path, *, faults: str | None = None, api_keys: list[str] |
     server = make_server("127.0.0.1", 0, counting)
     thread = threading.Thread(target=server.serve_forever, name="reliability-sandbox", daemon=True)
     thread.start()
-    served.url = f"http://127.0.0.1:{server.port}/v1"
+    served.base = f"http://127.0.0.1:{server.port}"
+    served.url = served.base + "/v1"
     try:
         yield served
     finally:
@@ -115,16 +135,20 @@ def served_sandbox(db: Path, *, faults: str | None = None, api_keys: list[str] |
 
 
 def write_project(root: Path, url: str, *, models: int = 3, project: str = "reliability",
-                  provider_extra: str = "") -> Path:
-    """A project of `models` models sharing the two quickstart datasets (train for all, val for half)."""
+                  provider_extra: str = "", provider: str = "openai") -> Path:
+    """A project of `models` models sharing the two quickstart datasets (train for all, val for half),
+    on `provider` (its dialect of the sandbox at `url`). Only what both providers take is declared."""
     (root / "data").mkdir(parents=True, exist_ok=True)
     for name in ("train.jsonl", "val.jsonl"):
         shutil.copyfile(QUICKSTART_DATA / name, root / "data" / name)
-    lines = ["version: 1", f"project: {project}", "provider:", "  type: openai", f"  base_url: {url}"]
+    if provider != "openai" and url.endswith("/v1") and not url.endswith(PROVIDERS[provider][0]):
+        url = url.removesuffix("/v1") + PROVIDERS[provider][0]
+    base_model = "gpt-4o-mini-2024-07-18" if provider == "openai" else "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"
+    lines = ["version: 1", f"project: {project}", "provider:", f"  type: {provider}", f"  base_url: {url}"]
     lines += [f"  {line}" for line in provider_extra.splitlines() if line.strip()]
     lines.append("models:")
     for i in range(models):
-        lines += [f"  m{i}:", "    base_model: gpt-4o-mini-2024-07-18", "    training_file: data/train.jsonl"]
+        lines += [f"  m{i}:", f"    base_model: {base_model}", "    training_file: data/train.jsonl"]
         if i % 2 == 0:
             lines.append("    validation_file: data/val.jsonl")
         lines += ["    hyperparameters: {n_epochs: 2}", f"    suffix: rel-{i}", f"    seed: {i + 1}"]
@@ -141,7 +165,8 @@ def ftops_cmd(root: Path, *args: str) -> list[str]:
 
 def ftops_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FTOPS_SANDBOX", "OPENAI_"))}
-    env.update({"OPENAI_API_KEY": API_KEY, "PYTHONUNBUFFERED": "1"}, **extra)
+    env.update({var: API_KEY for _prefix, var in PROVIDERS.values()})
+    env.update({"PYTHONUNBUFFERED": "1"}, **extra)
     return env
 
 
@@ -222,7 +247,7 @@ class TrialResult:
 
 
 def kill_trial(workdir: Path, seed: int, *, models: int = 3, max_crashes: int = 2, latency_ms: int = 20,
-               max_requests: int = 11) -> TrialResult:
+               max_requests: int = 11, provider: str = "openai") -> TrialResult:
     """One seeded trial: start apply, SIGKILL it at a random request (1..max_crashes times), then
     re-run apply to completion and read the remote truth. Asserts nothing; the caller does."""
     import random
@@ -231,7 +256,7 @@ def kill_trial(workdir: Path, seed: int, *, models: int = 3, max_crashes: int = 
     start = time.monotonic()
     workdir.mkdir(parents=True, exist_ok=True)
     with served_sandbox(workdir / "sandbox.db", faults=f"latency_ms={latency_ms}") as s:
-        root = write_project(workdir / "proj", s.url, models=models)
+        root = write_project(workdir / "proj", s.url_for(provider), models=models, provider=provider)
         crashes = 0
         points: list[tuple[int, int]] = []
         for _ in range(rng.randint(1, max_crashes)):

@@ -42,7 +42,7 @@ def test_two_applies_one_project(tmp_path: Path, round_: int) -> None:
         (winner_pid,) = [pid for pid, r in runs.items() if r.code == 0]
         (loser,) = [r for r in runs.values() if r.code == 1]
         assert "error[state.locked]" in loser.err, loser.err
-        assert f'"pid": {winner_pid}' in loser.err, f"the loser does not name the holder: {loser.err}"
+        assert f"pid {winner_pid}" in loser.err, f"the loser does not name the holder: {loser.err}"
         assert "before sending anything" in loser.err
         outcome = "loser refused with state.locked"
     else:
@@ -54,10 +54,10 @@ def test_two_applies_one_project(tmp_path: Path, round_: int) -> None:
     state_loads(root)
 
 
-@pytest.mark.parametrize("round_", range(2))
-def test_two_applies_separate_state_files(tmp_path: Path, round_: int) -> None:
+@pytest.mark.parametrize(("provider", "round_"), [("openai", 0), ("openai", 1), ("together", 0)])
+def test_two_applies_separate_state_files(tmp_path: Path, provider: str, round_: int) -> None:
     with served_sandbox(tmp_path / "sandbox.db", faults="latency_ms=20") as s:
-        one = write_project(tmp_path / "one", s.url)
+        one = write_project(tmp_path / "one", s.url_for(provider), provider=provider)
         two = tmp_path / "two"
         shutil.copytree(one, two)
         a = start_ftops(one, "apply", "--auto-approve")
@@ -65,8 +65,8 @@ def test_two_applies_separate_state_files(tmp_path: Path, round_: int) -> None:
         ra, rb = finish(a), finish(b)
         assert ra.code == 0 and rb.code == 0, (ra.err, rb.err)
         jobs, uploads = s.jobs(), s.uploads()
-        live_fp = s.live_jobs_by_fingerprint()
         live_model = s.live_jobs_by_model()
+        live_files = s.live_files()
         # Both projects converge afterwards: a plan in each has nothing to do.
         plans = [run_ftops(d, "plan", "--detailed-exitcode") for d in (one, two)]
         # The run whose job the other one's sweep cancelled still points at it until its next apply,
@@ -74,10 +74,11 @@ def test_two_applies_separate_state_files(tmp_path: Path, round_: int) -> None:
         again = [run_ftops(d, "apply", "--auto-approve") for d in (one, two)]
         assert [r.code for r in again] == [0, 0] and all("0 uploaded, 0 created" in r.out for r in again)
     cancelled = sum(j["status"] == "cancelled" for j in jobs)
-    print(f"\nseparate state files, round {round_}: {len(jobs)} jobs created, {cancelled} cancelled by the sweep, "
+    print(f"\nseparate state files, {provider}, round {round_}: {len(jobs)} jobs created, {cancelled} cancelled by the sweep, "
           f"{uploads} uploads, live per model {live_model}; "
           f"swept: {('cancelled duplicate' in ra.text) + ('cancelled duplicate' in rb.text)} run(s)")
-    assert all(n == 1 for n in live_fp.values()) and len(live_fp) == 3, live_fp
+    # Look-before-upload narrows the race; a true tie uploads twice, and the copy is swept at once.
+    assert uploads <= 2 * DATASETS and live_files == DATASETS, (uploads, live_files)
     assert live_model == {"m0": 1, "m1": 1, "m2": 1}
     assert [p.code for p in plans] == [0, 0], [p.out + p.err for p in plans]
     live_ids = {j["id"] for j in jobs if j["status"] not in ("cancelled", "failed")}

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from ftops.engine.apply import Executor
-from ftops.providers import OpenAIProvider
+from ftops.providers import HttpProvider
 from tests.reliability.harness import (
     API_KEY,
     DATASETS,
@@ -38,10 +38,11 @@ def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     """Same retry policy, 25x shorter backoff, so 30% faults finish in seconds (the policy's shape,
     not its scale, is under test). 429 waits are shortened by the served sandbox (retry_after_scale)."""
     monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
+    monkeypatch.setenv("TOGETHER_API_KEY", API_KEY)
     for var in ("FTOPS_SANDBOX_FAULTS", "FTOPS_SANDBOX_TIME_SCALE", "OPENAI_BASE_URL"):
         monkeypatch.delenv(var, raising=False)
-    orig_p, orig_e = OpenAIProvider._backoff, Executor._backoff
-    monkeypatch.setattr(OpenAIProvider, "_backoff", lambda self, a: orig_p(self, a) / 25)
+    orig_p, orig_e = HttpProvider._backoff, Executor._backoff
+    monkeypatch.setattr(HttpProvider, "_backoff", lambda self, a: orig_p(self, a) / 25)
     monkeypatch.setattr(Executor, "_backoff", lambda self, a: orig_e(self, a) / 25)
 
 
@@ -60,12 +61,14 @@ def apply_until_done(root: Path, capsys: pytest.CaptureFixture[str], before_each
     pytest.fail(f"apply did not converge in {BOUND} runs:\n{err}")
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_served_faults_converge_without_duplicates(tmp_path: Path, seed: int,
+@pytest.mark.parametrize(("provider", "seed"), [("openai", 1), ("openai", 2), ("openai", 3),
+                                               ("together", 1), ("together", 2)])
+def test_served_faults_converge_without_duplicates(tmp_path: Path, provider: str, seed: int,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     start = time.monotonic()
     with served_sandbox(tmp_path / "sandbox.db", faults=FAULTS.format(seed=seed), retry_after_scale=0.05) as s:
-        root = write_project(tmp_path / "proj", s.url, models=MODELS, provider_extra=PROVIDER)
+        root = write_project(tmp_path / "proj", s.url_for(provider), models=MODELS, provider_extra=PROVIDER,
+                             provider=provider)
         runs = apply_until_done(root, capsys)
         jobs = s.jobs()
         live = s.live_jobs_by_model()
@@ -74,7 +77,7 @@ def test_served_faults_converge_without_duplicates(tmp_path: Path, seed: int,
         requests = s.requests
     elapsed = time.monotonic() - start
     with capsys.disabled():
-        print(f"\nfaults 30% served seed={seed}: {runs} apply run(s), {requests} requests, {elapsed:.1f}s, "
+        print(f"\nfaults 30% served {provider} seed={seed}: {runs} apply run(s), {requests} requests, {elapsed:.1f}s, "
               f"{len(jobs)} jobs created, {uploads} uploads; by kind {counts}")
     names = declared_models(root)
     assert live == {n: 1 for n in names}

@@ -71,7 +71,7 @@ def test_lock_is_exclusive_across_processes_and_names_the_holder(tmp_path: Path)
         with pytest.raises(FtopsError) as e:
             StateLock.for_project(tmp_path).acquire(timeout=0.2)
         d = e.value.diagnostics[0]
-        assert d.code == "state.locked" and f'"pid": {p.pid}' in d.detail
+        assert d.code == "state.locked" and f"pid {p.pid}" in d.detail
     finally:
         done.set()
         p.join(10)
