@@ -349,7 +349,8 @@ def validate(c: Ctx, as_json: bool) -> None:
     reports = [(paths[sha], r) for (sha, *_), r in desired.reports.items()]
     # dict.fromkeys: a file checked for two base models reports the same problem twice
     diags: list[Diagnostic] = list(dict.fromkeys([
-        *loaded.warnings, *desired.dataset_diagnostics(set(desired.diagnostics_by_sha)), *desired.warnings]))
+        *loaded.warnings, *desired.dataset_diagnostics(set(desired.diagnostics_by_sha)), *desired.warnings,
+        *ws.base_model_warnings(desired)]))
     ok = not any(d.is_error for d in diags)
     if as_json:
         _echo_json({"valid": ok, "config": str(loaded.path),
@@ -777,7 +778,8 @@ def sandbox() -> None:
 def sandbox_serve(host: str, port: int, db: Path, time_scale: float | None, faults: str | None,
                   api_keys: tuple[str, ...], limits: tuple[str, ...]) -> None:
     """Serve every sandbox dialect on one port: OpenAI at /v1 (point OPENAI_BASE_URL or the openai SDK
-    at it), Together AI at /together/v1 (the together SDK takes base_url http://HOST:PORT/together)."""
+    at it), Together AI at /together/v1 (the together SDK takes base_url http://HOST:PORT/together), Azure OpenAI's
+    v1 API at /azure/openai/v1 (ARM deployments at /azure/management) and Nebius at /nebius/v1."""
     from ftops.sandbox import serve
     from ftops.sandbox.settings import parse_limits
 

@@ -182,19 +182,38 @@ def register(cli: click.Group, h: Helpers) -> None:
                     views = collect_views(ws, list(names) or None, offline)
         finally:
             ws.close()
-        deployments = {d.deployment_id: d for d in ws.load_state().deployments.values()}
+        state = ws.load_state()
         by_model: dict[str, list[str]] = {}
-        for d in sorted(deployments.values(), key=lambda d: d.deployment_id):
+        for d in sorted(state.deployments.values(), key=lambda d: d.deployment_id):
             by_model.setdefault(d.model, []).append(f"{d.deployment_id} ({d.status})")
+        ends = ws.model_ends(state)
+
+        def end_of(model: str) -> dict[str, Any]:
+            end = ends.get(model)
+            return {"stops_working_on": end.date.isoformat() if end else None,
+                    "days_left": (end.date - ws.today).days if end else None,
+                    "stops_working_exact": end.exact if end else None,
+                    "stops_working_source": end.source if end else None}
+
         if as_json:
-            echo_json({"models": [{**v.model_dump(mode="json"), "deployments": by_model.get(v.model, [])}
-                                  for v in views]})
+            echo_json({"models": [{**v.model_dump(mode="json"), "deployments": by_model.get(v.model, []),
+                                   **end_of(v.model)} for v in views]})
         elif not watch or offline:
+            # Soonest end first: what must be retrained elsewhere is at the top.
+            views = sorted(views, key=lambda v: (ends.get(v.model) is None,
+                                                 ends[v.model].date if v.model in ends else None, v.model))
             lines = status_table(views, bars=False)
             click.echo("\n".join([c.style(lines[0], bold=True), *lines[1:]]))
             for model, deps in sorted(by_model.items()):
                 for d in deps:
                     click.echo(P(f"{model}: deployment {d}"))
+            for v in views:
+                e = end_of(v.model)
+                if e["stops_working_on"]:
+                    days = e["days_left"]
+                    when = f"in {days} days" if days >= 0 else f"{-days} days ago"
+                    click.echo(P(f"{v.model}: stops working {'on' if e['stops_working_exact'] else 'no earlier than'} "
+                                 f"{e['stops_working_on']} ({when})"))
 
     @cli.command()
     @click.argument("name", required=False)

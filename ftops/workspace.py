@@ -16,13 +16,14 @@ from typing import Any
 
 from ftops.config import LoadedConfig, find_config, load_config
 from ftops.datasets import HashCache
-from ftops.diagnostics import FtopsError, error
+from ftops.diagnostics import Diagnostic, FtopsError, error, warning
 from ftops.engine.desired import DesiredSet, build_desired
 from ftops.engine.hooks import Hooks
 from ftops.engine.model import Plan, ProviderInfo, RemoteSnapshot
 from ftops.engine.plan import build_plan, plan_deletes, restrict_plan
 from ftops.engine.refresh import refresh
-from ftops.providers import Provider, ProviderError
+from ftops.engine.retirement import Refusal, check_base_models, review_deadlines
+from ftops.providers import Capabilities, Provider, ProviderError, RemoteModel
 from ftops.state import STATE_DIR, State, StateBackend, open_backend
 
 SANDBOX_BASE_URL = "http://sandbox.local/v1"
@@ -74,6 +75,20 @@ class Workspace:
     def hash_cache(self) -> HashCache:
         return HashCache(self.ftops_dir / "cache" / "hashes.json")
 
+    @cached_property
+    def today(self) -> datetime.date:
+        """The one clock for announced ends: `FTOPS_TODAY` (an ISO date; tests and rehearsals pin it), else
+        the local date. Job timestamps never read it."""
+        raw = (self.environ.get("FTOPS_TODAY") or "").strip()
+        if not raw:
+            return datetime.date.today()
+        try:
+            return datetime.date.fromisoformat(raw)
+        except ValueError:
+            raise FtopsError(error("config.bad_today", f"FTOPS_TODAY={raw!r} is not a date",
+                                   "FTOPS_TODAY sets the day ftops compares announced end dates with.",
+                                   hint="e.g. FTOPS_TODAY=2027-02-01, or unset it")) from None
+
     # ------------------------------------------------------------------ providers
 
     @property
@@ -115,6 +130,8 @@ class Workspace:
                     overrides["job_creates_per_hour"] = pc.rate_limits.job_creates_per_hour
                 if pc.rate_limits.file_uploads_per_hour is not None:
                     overrides["file_uploads_per_hour"] = pc.rate_limits.file_uploads_per_hour
+            if any(pc.rehearse_cutoffs for pc in pcs):  # the sandbox refuses past cut-offs only when asked
+                overrides.update(enforce_cutoffs=True, today=self.today.isoformat())
             if "FTOPS_SANDBOX_TIME_SCALE" not in self.environ:
                 overrides["time_scale"] = next((pc.time_scale for pc in pcs if pc.time_scale),
                                                DEFAULT_SANDBOX_TIME_SCALE)
@@ -139,8 +156,7 @@ class Workspace:
             common["environ"] = self.environ
         if ptype == "fireworks":
             common["account_id"] = pc.account_id
-        if ptype == "azure" and pc.api_version:
-            common["api_version"] = pc.api_version
+        common.update(self._type_settings(pc))
         if ptype == "openai":
             common.update(organization=pc.organization, project=pc.openai_project)
         if ptype == "bedrock":
@@ -154,13 +170,28 @@ class Workspace:
             http = httpx.Client(transport=in_process_transport(self._sandbox_app()),
                                 base_url=SANDBOX_BASE_URL.removesuffix("/v1") + SANDBOX_PREFIX[ptype],
                                 timeout=pc.timeout)
+            if ptype == "azure":  # ARM deployments on the same embedded sandbox
+                common["arm"] = httpx.Client(transport=in_process_transport(self._sandbox_app()),
+                                             base_url=SANDBOX_BASE_URL.removesuffix("/v1") + "/azure/management")
+                common.setdefault("subscription_id", "sandbox-subscription")
+                common.setdefault("resource_group", "sandbox-rg")
+                common.setdefault("account", "sandbox")
+                common["arm_token"] = lambda: SANDBOX_API_KEY
             prov = cls(http, api_key=SANDBOX_API_KEY, **common)
             prov.sandbox = True
             return prov  # type: ignore[no-any-return]
         key_env = pc.api_key_env or caps.key_env
         key = (self.environ.get(key_env) or "").strip() or None
         where = ("provider",) if name == "default" else ("providers", name)
-        if not key and not caps.credential_chain:
+        if ptype == "azure":
+            from ftops.providers.azure import ARM_SCOPE, COGNITIVE_SCOPE, entra_token_provider
+
+            if not key:  # a Microsoft Entra token instead, when azure-identity is installed
+                common["token_provider"] = entra_token_provider(COGNITIVE_SCOPE)
+            token = (self.environ.get("AZURE_MANAGEMENT_TOKEN") or "").strip()
+            if pc.subscription_id:
+                common["arm_token"] = (lambda: token) if token else entra_token_provider(ARM_SCOPE)
+        if not key and common.get("token_provider") is None and not caps.credential_chain:
             raise FtopsError(error(
                 "provider.missing_api_key", f"${key_env} is not set",
                 f"provider `{name}` ({caps.title or ptype}) needs an API key; nothing was sent.",
@@ -173,6 +204,15 @@ class Workspace:
             return cls.from_settings(base, key, pc.timeout, api_key_env=key_env, **common)  # type: ignore[no-any-return]
         except ProviderError as e:
             raise FtopsError(e.to_diagnostic()) from None
+
+    @staticmethod
+    def _type_settings(pc: Any) -> dict[str, Any]:
+        """Provider-entry settings only one provider type has, as constructor arguments."""
+        if pc.provider_type != "azure":
+            return {}
+        out = {k: getattr(pc, k) for k in ("api_version", "training_type", "subscription_id", "resource_group",
+                                           "account") if getattr(pc, k) is not None}
+        return out
 
     def close(self) -> None:
         for p in self._providers.values():
@@ -195,7 +235,7 @@ class Workspace:
                 continue
             offline = httpx.Client(transport=httpx.BaseTransport(), base_url="http://offline.invalid/v1")
             cls: Any = PROVIDERS[pc.provider_type]
-            prov = cls(offline, api_key=None, name=name)
+            prov = cls(offline, api_key=None, name=name, **self._type_settings(pc))
             prov.sandbox = pc.is_sandbox
             out[name] = prov
         return out
@@ -267,9 +307,11 @@ class Workspace:
 
     def snapshot(self, state: State) -> RemoteSnapshot:
         try:
-            return refresh(self.providers(), state, self.project)
+            snap = refresh(self.providers(), state, self.project)
         except ProviderError as e:
             raise FtopsError(e.to_diagnostic()) from None
+        self.catalogues(snap)  # caches what was read, for offline plans and `status`
+        return snap
 
     def provider_infos(self) -> dict[str, ProviderInfo]:
         """Type and endpoint of every provider entry in use, from the configuration alone: the same online
@@ -323,9 +365,7 @@ class Workspace:
         if not offline:
             plan = self._provider_estimates(plan, state)
         plan = plan.model_copy(update={"config_digest": self.config_digest})
-        closing = openai_closing_warning(plan, datetime.date.today())
-        if closing:
-            plan = plan.model_copy(update={"warnings": [*plan.warnings, closing]})
+        plan = self._review_lifecycle(plan, desired, state, snapshot)
         from ftops.config.project import is_placeholder_project
 
         if is_placeholder_project(self.project) and any(not p.sandbox for p in plan.providers.values()):
@@ -382,6 +422,102 @@ class Workspace:
                for n in sorted(names) if n not in declared]
         if bad:
             raise FtopsError(bad)
+
+    # ------------------------------------------------------------------ announced ends
+
+    def catalogues(self, snapshot: RemoteSnapshot | None) -> dict[str, dict[str, RemoteModel]]:
+        """Each provider entry's model catalogue: read by this refresh (and cached), else the cached one."""
+        import json
+
+        out: dict[str, dict[str, RemoteModel]] = {}
+        cache = self.ftops_dir / "cache"
+        for name in self.provider_names():
+            path = cache / f"models-{name}.json"
+            psnap = snapshot.providers.get(name) if snapshot is not None else None
+            if psnap is not None and psnap.models:
+                out[name] = {m.id: m for m in psnap.models}
+                try:
+                    cache.mkdir(parents=True, exist_ok=True)
+                    path.write_text(json.dumps([m.model_dump(mode="json") for m in psnap.models]), encoding="utf-8")
+                except OSError:
+                    pass  # a cache: never worth failing a plan
+            elif path.is_file():
+                try:
+                    out[name] = {m["id"]: RemoteModel.model_validate(m)
+                                 for m in json.loads(path.read_text(encoding="utf-8"))}
+                except (OSError, ValueError, KeyError, TypeError):
+                    pass
+        return out
+
+    def provider_capabilities(self, every: bool = False) -> dict[str, Capabilities]:
+        """Capabilities by provider entry name: those in use (or `every` declared entry)."""
+        provs = self._translators()
+        names = list(provs) if every else self.provider_names()
+        return {n: provs[n].capabilities for n in names if n in provs}
+
+    def model_ends(self, state: State) -> dict[str, Any]:
+        """Per recorded model with a live job: the day its fine-tuned model stops working (it dies with its base
+        model), from the cached catalogue or the capabilities; for `status`."""
+        from ftops.engine.plan import record_state
+        from ftops.engine.retirement import base_model_end
+
+        caps = self.provider_capabilities(every=True)
+        cats = self.catalogues(None)
+        out: dict[str, Any] = {}
+        for name, rec in state.models.items():
+            base = str(rec.spec.get("base_model") or "")
+            pc = caps.get(rec.provider)
+            if not base or pc is None or rec.job is None or record_state(rec.job).dead:
+                continue
+            end = base_model_end(pc, cats.get(rec.provider), base)
+            if end is not None:
+                out[name] = end
+        return out
+
+    def _review_lifecycle(self, plan: Plan, desired: DesiredSet, state: State,
+                          snapshot: RemoteSnapshot | None) -> Plan:
+        """Deadlines and warnings on the plan; refusals (base model unknown to a read catalogue, a job
+        after an exact announced end on a real provider) raise here, before any upload."""
+        caps = self.provider_capabilities()
+        catalogues = self.catalogues(snapshot)
+        known_tuned = {j.fine_tuned_model for r in state.models.values() for j in ([r.job] if r.job else []) + r.history
+                       if j.fine_tuned_model}
+        fresh = {n: c for n, c in catalogues.items() if snapshot is not None and n in snapshot.providers}
+        refusals = check_base_models(desired.models, caps, fresh, known_tuned)
+        entries = self.loaded.config.provider_entries()
+        lenient = {n: self._lenient(pc, caps.get(n)) for n, pc in entries.items()}
+        plan, more = review_deadlines(plan, desired.models, state, caps, catalogues, self.today, lenient)
+        diags = [self._refusal_diagnostic(r) for r in refusals + more]
+        errors = [d for d in diags if d.is_error]
+        desired.warnings.extend(d for d in diags if not d.is_error)
+        if errors:
+            raise FtopsError(errors + desired.warnings)
+        return plan
+
+    def _lenient(self, pc: Any, caps: Capabilities | None) -> str:
+        """Empty when a job after an exact announced cut-off is refused on this entry, else why it only
+        warns: the sandbox (unless rehearsing) or another endpoint than the provider's own (a compatible
+        server is not bound by the provider's dates)."""
+        if pc.is_sandbox:
+            return "" if pc.rehearse_cutoffs else \
+                "the sandbox accepts it (set `rehearse_cutoffs: true` on the provider entry to rehearse)"
+        own = (caps.default_base_url if caps else "").rstrip("/")
+        base = (pc.base_url or (self.environ.get("OPENAI_BASE_URL") if pc.provider_type == "openai" else None)
+                or own).rstrip("/")
+        return "" if own and base == own else f"the endpoint {base} is not the provider's own ({own or 'none'})"
+
+    def _refusal_diagnostic(self, r: Refusal) -> Diagnostic:
+        make = error if r.severity == "error" else warning
+        return make(r.code, r.summary, r.detail, range=self.loaded.range_of("models", r.model, *r.path), hint=r.hint,
+                    address=f"models.{r.model}")
+
+    def base_model_warnings(self, desired: DesiredSet) -> list[Diagnostic]:
+        """Offline (`validate`, `plan --offline`): each `base_model` against its provider's declared list."""
+        state = self.load_state()
+        known = {j.fine_tuned_model for r in state.models.values() for j in ([r.job] if r.job else []) + r.history
+                 if j.fine_tuned_model}
+        return [self._refusal_diagnostic(r) for r in check_base_models(desired.models, self.provider_capabilities(),
+                                                                       {}, known)]
 
     def _provider_estimates(self, plan: Plan, state: State) -> Plan:
         """Where a provider has a read-only price endpoint and the job's files are already on it, ask it
@@ -454,21 +590,3 @@ def check_saved_plan(saved: Plan, fresh: Plan) -> None:
         raise FtopsError(error("apply.stale_plan", "the saved plan is stale",
                                "changed since the plan was saved: " + "; ".join(changed) + ". Nothing was sent.",
                                hint="run `ftops plan --out FILE` again and review it"))
-
-
-OPENAI_SELF_SERVE_CLOSES = datetime.date(2027, 1, 6)
-
-
-def openai_closing_warning(plan: Plan, today: datetime.date) -> dict[str, Any] | None:
-    """OpenAI accepts no new self-serve fine-tuning jobs after 2027-01-06: say so when a plan needs one."""
-    creates = [c for c in plan.models if c.action.creates_job
-               and "api.openai.com" in (plan.providers[c.provider].endpoint if c.provider in plan.providers else "")]
-    if not creates:
-        return None
-    days = (OPENAI_SELF_SERVE_CLOSES - today).days
-    when = (f"in {days} day(s), on {OPENAI_SELF_SERVE_CLOSES}" if days >= 0
-            else f"since {OPENAI_SELF_SERVE_CLOSES}: these creations will be refused")
-    return {"code": "plan.provider_closing", "severity": "warning",
-            "summary": f"OpenAI stops accepting new fine-tuning jobs {when}",
-            "detail": "ftops keeps the declaration; switch `provider:` to `azure` or another OpenAI-compatible "
-                      "endpoint to keep training. Existing fine-tuned models are not affected."}

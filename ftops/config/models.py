@@ -395,15 +395,15 @@ class RateLimits(_Strict):
 
 
 #: Provider types ftops speaks (`ftops.providers.registry.PROVIDERS`; a test keeps the two equal).
-PROVIDER_TYPES = ("openai", "azure", "together", "fireworks", "bedrock", "vertex")
-ProviderType = Literal["sandbox", "openai", "azure", "together", "fireworks", "bedrock", "vertex"]
+PROVIDER_TYPES = ("openai", "azure", "together", "fireworks", "bedrock", "vertex", "nebius")
+ProviderType = Literal["sandbox", "openai", "azure", "together", "fireworks", "bedrock", "vertex", "nebius"]
 
 
 class ProviderConfig(_Strict):
     """Where jobs are created. Keys are read from the environment, never from YAML."""
 
     type: ProviderType = Field(
-        default="sandbox", description="openai, azure, together; `sandbox` means `{type: openai, sandbox: true}`.")
+        default="sandbox", description="openai, azure, together, nebius; `sandbox` means `{type: openai, sandbox: true}`.")
     sandbox: bool = Field(
         default=False, description="Use ftops's embedded emulator speaking this provider's dialect: no key, no "
                                    "network. Enables `time_scale` and `db`.")
@@ -430,10 +430,23 @@ class ProviderConfig(_Strict):
     output_uri: str | None = Field(
         default=None, pattern=r"^s3://.+", description="Where Bedrock writes job output (default "
                                                        "s3://BUCKET/PREFIX/output/; bedrock).")
+    training_type: Literal["global_standard", "standard", "developer"] | None = Field(
+        default=None, description="Azure only: the training tier of this entry's models (a model's "
+                                  "`options: {training_type: ...}` overrides it); Azure requires one.")
+    subscription_id: str | None = Field(default=None, min_length=1, description="Azure only: subscription of the "
+                                        "resource, for deployments through Azure Resource Manager.")
+    resource_group: str | None = Field(default=None, min_length=1, description="Azure only: resource group, for "
+                                       "deployments.")
+    account: str | None = Field(default=None, min_length=1, description="Azure only: the Azure OpenAI resource "
+                                "(account) name, for deployments.")
     options: dict[str, Any] = Field(
         default_factory=dict, description="Defaults for the `options:` of this provider's models.")
     time_scale: float | None = Field(
         default=None, gt=0, description="Sandbox only: how much faster than real time jobs progress.")
+    rehearse_cutoffs: bool = Field(
+        default=False, description="Sandbox only: behave like the real provider after its announced cut-offs "
+                                   "(plans refuse, the sandbox rejects jobs) as of today or $FTOPS_TODAY; "
+                                   "otherwise the sandbox only warns, so examples keep working on any date.")
     db: str | None = Field(
         default=None, description="Sandbox only: database path (default .ftops/sandbox.db, shared by every "
                                   "dialect).")
@@ -455,13 +468,14 @@ class ProviderConfig(_Strict):
     @model_validator(mode="after")
     def _type_specific(self) -> ProviderConfig:
         if not self.is_sandbox:
-            for field in ("time_scale", "db"):
-                if getattr(self, field) is not None:
+            for field in ("time_scale", "db", "rehearse_cutoffs"):
+                if getattr(self, field) not in (None, False):
                     raise _custom("invalid_value", f"`{field}` only applies to the sandbox",
                                   hint="remove it or add `sandbox: true`", field=field)
-        if self.type != "azure" and self.api_version is not None:
-            raise _custom("invalid_value", "`api_version` only applies to provider type azure",
-                          hint="remove it or set `type: azure`", field="api_version")
+        for field in ("api_version", "training_type", "subscription_id", "resource_group", "account"):
+            if self.type != "azure" and getattr(self, field) is not None:
+                raise _custom("invalid_value", f"`{field}` only applies to provider type azure",
+                              hint="remove it or set `type: azure`", field=field)
         if self.type != "fireworks" and self.account_id is not None:
             raise _custom("invalid_value", "`account_id` only applies to provider type fireworks",
                           hint="remove it or set `type: fireworks`", field="account_id")
@@ -486,7 +500,7 @@ class ProviderConfig(_Strict):
                                   hint="bucket: GCS bucket for training data; gcp_project: your project id")
         if self.type == "azure" and not self.base_url and not self.sandbox:
             raise _custom("missing", "provider type azure requires `base_url` (your resource endpoint)",
-                          hint="e.g. base_url: https://NAME.openai.azure.com/openai")
+                          hint="e.g. base_url: https://NAME.openai.azure.com/openai/v1")
         return self
 
 

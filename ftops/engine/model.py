@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ftops.providers import RemoteDeployment, RemoteFile, RemoteJob
+from ftops.providers import RemoteDeployment, RemoteFile, RemoteJob, RemoteModel
 
 PLAN_FORMAT_VERSION = "2.0"
 
@@ -85,8 +85,10 @@ class ProviderSnapshot(_Frozen):
     endpoint: str
     files: list[RemoteFile] = Field(default_factory=list)
     jobs: list[RemoteJob] = Field(default_factory=list)
-    models: list[str] | None = None  # fine-tuned model ids, when the provider lists them (drift)
+    fine_tuned_models: list[str] | None = None  # fine-tuned model ids, when the provider lists them (drift)
     deployments: list[RemoteDeployment] = Field(default_factory=list)
+    models: list[RemoteModel] = Field(default_factory=list)
+    """The provider's model catalogue, when it publishes a complete one (`Capabilities.model_catalogue`)."""
     requests: int = 0  # HTTP requests refresh made (for the scale target)
 
 
@@ -154,6 +156,16 @@ class FileChange(_Frozen):
     source_bytes: int | None = None
 
 
+class Deadline(_Frozen):
+    """A dated end that concerns one model, from the provider's catalogue or its capabilities."""
+
+    kind: str  # base_model_retires | fine_tuned_model_stops | new_jobs_end
+    date: str  # ISO date
+    days: int  # from "today" (negative: already past)
+    source: str
+    exact: bool = True  # False: announced as "no earlier than" (warned, never refused)
+
+
 class ModelChange(_Frozen):
     name: str
     provider: str = "default"
@@ -175,6 +187,8 @@ class ModelChange(_Frozen):
     cost: CostInfo | None = None
     source: str = ""
     prevent_destroy: bool = False
+    deadlines: list[Deadline] = Field(default_factory=list)
+    """Announced ends that concern this model (base model retirement, the provider's last day for jobs)."""
 
     @property
     def address(self) -> str:

@@ -162,7 +162,7 @@ def build_plan(
     cancels: list[CancelChange] = []
     drift: list[Drift] = []
     for d in sorted(desired, key=lambda m: m.name):
-        models_listed = snapshot.of(d.provider).models if snapshot is not None else None
+        models_listed = snapshot.of(d.provider).fine_tuned_models if snapshot is not None else None
         change, extra = _plan_model(d, state, jobs_by_model.get(d.name, []), snapshot is None,
                                     d.name in replace, job_provider, models_listed)
         if change.reason == "drift_model_deleted":

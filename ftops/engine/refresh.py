@@ -2,7 +2,9 @@
 
 Cost is independent of the number of models: per provider entry in use, one paginated list of
 fine-tuning files, one paginated list of this project's jobs (the provider filters by its own
-identity carrier) and, where the provider lists fine-tuned models, one list of models (drift). Jobs the state knows but the listing did not return are fetched one by one
+identity carrier) and, where the provider lists them, one list of models (its catalogue, with base
+models' dates; and its fine-tuned models, to see one deleted outside ftops). Jobs the state knows but
+the listing did not return are fetched one by one
 (normally none): only a definite 404 lets them count as gone; any other error aborts the refresh
 (an auth error is never "the job is gone").
 """
@@ -20,6 +22,12 @@ def refresh_provider(provider: Provider, name: str, state: State, project: str) 
     start = int(provider.requests_sent)
     files = provider.list_files()
     jobs = provider.list_jobs(project)
+    # One more request where the provider lists models: its catalogue (base models and their dates) and/or
+    # its fine-tuned models (to see one deleted outside ftops).
+    caps = provider.capabilities
+    listed = provider.list_models() if (caps.model_catalogue or caps.lists_fine_tuned_models) else []
+    models = listed if caps.model_catalogue else []
+    fine_tuned = [m.id for m in listed] if caps.lists_fine_tuned_models else None
     seen = {j.id for j in jobs}
     missing: list[RemoteJob] = []
     for rec in state.models.values():
@@ -33,11 +41,10 @@ def refresh_provider(provider: Provider, name: str, state: State, project: str) 
             job = job.model_copy(update={"group": rec.group, "attempt": rec.attempt})
         missing.append(job)
         seen.add(job.id)
-    models = [m.id for m in provider.list_models()] if provider.capabilities.lists_fine_tuned_models else None
     deployments = provider.list_deployments(project) if provider.capabilities.deployment_fields else []
     used = int(provider.requests_sent) - start
     return ProviderSnapshot(endpoint=provider.endpoint, files=files, jobs=jobs + missing, models=models,
-                            deployments=deployments,
+                            fine_tuned_models=fine_tuned, deployments=deployments,
                             requests=used)
 
 

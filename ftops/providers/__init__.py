@@ -13,6 +13,7 @@ from ftops.providers.azure import (
 )
 from ftops.providers.base import (
     Capabilities,
+    Cutoff,
     Identity,
     JobState,
     ModelSpec,
@@ -63,6 +64,7 @@ __all__ = [
     "AzureOpenAIProvider",
     "BadRequestError",
     "Capabilities",
+    "Cutoff",
     "HttpProvider",
     "Identity",
     "JobState",

@@ -214,6 +214,14 @@ class Capabilities(BaseModel):
     """Last day the provider accepts new fine-tuning jobs, when announced."""
     model_shutdowns: dict[str, Cutoff] = Field(default_factory=dict)
     """Base model id -> the day it (and every fine-tune built on it) stops working."""
+    model_aliases: dict[str, str] = Field(default_factory=dict)
+    """Alias -> the model id it stands for (`gpt-4o-mini` -> its snapshot): dates follow the alias."""
+    base_models: frozenset[str] = frozenset()
+    """Fine-tunable base model ids known offline (with `model_shutdowns` and `prices`): an offline plan
+    warns about a `base_model` none of them names."""
+    model_catalogue: bool = False
+    """`list_models()` names every model a job may start from, so refresh reads it (one request) and a
+    `base_model` absent from it is refused at plan. False: no catalogue, or an incomplete one."""
     fine_tuned_model_pattern: str = ""
     lists_fine_tuned_models: bool = False
     """`list_models` includes the fine-tuned models, so refresh can see one deleted outside ftops (drift)."""
@@ -228,6 +236,11 @@ class Capabilities(BaseModel):
     upload_format: str | None = None
     """The format training data is converted to before upload (`ftops.datasets.convert.TARGETS`), or
     None: uploaded as declared. `Provider.upload_format` may choose per base model."""
+
+    def known_base_models(self) -> set[str]:
+        """Every base model id these capabilities name (the offline catalogue)."""
+        return (set(self.base_models) | set(self.model_shutdowns) | set(self.model_aliases)
+                | {m for t in self.prices.values() for m in t})
 
     def param(self, name: str, *, option: bool = False) -> ParamSpec | None:
         return next((p for p in (self.options if option else self.hyperparameters) if p.name == name), None)
@@ -389,6 +402,10 @@ class RemoteModel(BaseModel):
     created: int | None = None
     owned_by: str | None = None
     shutdown_date: int | str | None = None
+    new_jobs_until: int | str | None = None
+    """Last day new fine-tuning jobs may start from this model, when the catalogue says (unix time or ISO)."""
+    dates_exact: bool = True
+    """False: the catalogue's dates are announced as "no earlier than" (warn, never refuse)."""
 
 
 class PriceEstimate(BaseModel):

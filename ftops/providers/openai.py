@@ -47,11 +47,24 @@ META_PROJECT = "ftops_project"
 META_MODEL = "ftops_model"
 META_FP = "ftops_fp"
 
-_SOURCE_SHUTDOWN = ("OpenAI, 'Deprecations' page (platform.openai.com/docs/deprecations), fine-tuning "
-                    "deprecation announced 2026: new jobs until 2027-01-06, base models and their fine-tunes "
-                    "shut down 2027-01-14")
+_SOURCE_SHUTDOWN = ("OpenAI, Deprecations page (platform.openai.com/docs/deprecations), 'Update to OpenAI's "
+                    "self-serve fine-tuning', announced 2026-05-07: new jobs until 2027-01-06; base models "
+                    "gpt-4o, gpt-4o-mini, gpt-4.1, gpt-4.1-mini and their fine-tunes shut down 2027-01-14")
 _SHUTDOWN = Cutoff(date=datetime.date(2027, 1, 14), source=_SOURCE_SHUTDOWN)
-_GONE = Cutoff(date=datetime.date(2026, 10, 23), source="OpenAI, 'Deprecations' page: shut down 2026-10-23")
+_GONE = Cutoff(date=datetime.date(2026, 10, 23), source="OpenAI, Deprecations page, 'Legacy GPT model snapshots' "
+                                                        "(announced 2026-04-22): shut down 2026-10-23")
+_OLD = Cutoff(date=datetime.date(2024, 9, 13), source="OpenAI, Deprecations page: gpt-3.5-turbo-0613 shut down "
+                                                      "2024-09-13")
+# Snapshot -> its alias; fine-tunes die with their base model, whichever name the job used.
+_FINE_TUNABLE = {
+    "gpt-4o-mini-2024-07-18": ("gpt-4o-mini", _SHUTDOWN), "gpt-4o-2024-08-06": ("gpt-4o", _SHUTDOWN),
+    "gpt-4.1-2025-04-14": ("gpt-4.1", _SHUTDOWN), "gpt-4.1-mini-2025-04-14": ("gpt-4.1-mini", _SHUTDOWN),
+    "gpt-4.1-nano-2025-04-14": ("gpt-4.1-nano", _GONE), "o4-mini-2025-04-16": ("o4-mini", _GONE),
+    "gpt-3.5-turbo-0125": ("gpt-3.5-turbo", _GONE), "gpt-3.5-turbo-1106": ("", _GONE),
+    "gpt-3.5-turbo-0613": ("", _OLD),
+}
+_MODEL_SHUTDOWNS = {snap: c for snap, (_alias, c) in _FINE_TUNABLE.items()}
+_ALIASES = {alias: snap for snap, (alias, _c) in _FINE_TUNABLE.items() if alias}
 
 _SFT = frozenset({"supervised", "dpo", "reinforcement"})
 OPENAI_HYPERPARAMETERS = (
@@ -87,12 +100,9 @@ OPENAI_CAPABILITIES = Capabilities(
     job_creates_per_hour=10,
     file_uploads_per_hour=100,
     new_jobs_until=Cutoff(date=datetime.date(2027, 1, 6), source=_SOURCE_SHUTDOWN),
-    model_shutdowns={
-        "gpt-4o-mini-2024-07-18": _SHUTDOWN, "gpt-4o-2024-08-06": _SHUTDOWN,
-        "gpt-4.1-2025-04-14": _SHUTDOWN, "gpt-4.1-mini-2025-04-14": _SHUTDOWN,
-        "gpt-4.1-nano-2025-04-14": _GONE, "o4-mini-2025-04-16": _GONE, "gpt-3.5-turbo-0125": _GONE,
-        "gpt-3.5-turbo-1106": _GONE, "gpt-3.5-turbo-0613": _GONE,
-    },
+    model_shutdowns=_MODEL_SHUTDOWNS,
+    model_aliases=_ALIASES,
+    model_catalogue=True,
     fine_tuned_model_pattern="ft:{base}:{org}:{suffix}:{id}",
     tiktoken_counts=True,
     price_table="shipped",

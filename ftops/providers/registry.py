@@ -10,6 +10,7 @@ from ftops.providers.azure import AzureOpenAIProvider
 from ftops.providers.base import Capabilities, Provider
 from ftops.providers.fireworks import FireworksProvider
 from ftops.providers.bedrock import BedrockProvider
+from ftops.providers.nebius import NebiusProvider
 from ftops.providers.openai import OpenAIProvider
 from ftops.providers.together import TogetherProvider
 from ftops.providers.vertex import VertexProvider
@@ -21,16 +22,18 @@ PROVIDERS: dict[str, type[Provider]] = {
     "fireworks": FireworksProvider,
     "bedrock": BedrockProvider,
     "vertex": VertexProvider,
+    "nebius": NebiusProvider,
 }
 
 # The URL prefix each provider's dialect has in the sandbox (`ftops sandbox serve` and `sandbox: true`).
 SANDBOX_PREFIX: dict[str, str] = {
     "openai": "/v1",
-    "azure": "/v1",
+    "azure": "/azure/openai/v1",
     "together": "/together/v1",
     "fireworks": "/fireworks/v1",
     "bedrock": "/bedrock",
     "vertex": "/vertex",
+    "nebius": "/nebius/v1",
 }
 
 

@@ -123,6 +123,11 @@ class SandboxSettings:
     # not a model retirement, so the sandbox keeps working after it unless asked to rehearse it:
     # set closes_on="2027-01-06" to have job creations refused from that day on.
     closes_on: str | None = None
+    # Announced cut-offs (the catalogue's future shutdown dates, a dialect's last day for new jobs) are
+    # shown but not enforced, so examples keep working on any later date; enforce_cutoffs rehearses
+    # them as of `today` (ISO date; default: the simulated clock's date).
+    enforce_cutoffs: bool = False
+    today: str | None = None
 
     def __post_init__(self) -> None:
         if not self.time_scale > 0:
@@ -158,6 +163,10 @@ class SandboxSettings:
                     "sandbox.bad_time_scale", "invalid time scale",
                     f"FTOPS_SANDBOX_TIME_SCALE={scale!r} is not a number.",
                 ) from None
+        if os.environ.get("FTOPS_SANDBOX_ENFORCE_CUTOFFS", "").strip().lower() in ("1", "true", "yes"):
+            values["enforce_cutoffs"] = True
+        if os.environ.get("FTOPS_TODAY", "").strip():
+            values["today"] = os.environ["FTOPS_TODAY"].strip()
         faults = os.environ.get("FTOPS_SANDBOX_FAULTS")
         if faults:
             values["faults"] = FaultConfig.parse(faults)

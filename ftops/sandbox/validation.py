@@ -6,7 +6,7 @@ import datetime as _dt
 import sqlite3
 from typing import Any
 
-from ftops.sandbox.catalog import BaseModel, resolve_base_model
+from ftops.sandbox.catalog import NEW_JOBS_UNTIL, BaseModel, resolve_base_model
 from ftops.sandbox.errors import ApiError, bad_request
 
 __all__ = ["CREATE_JOB_FIELDS", "base_model_of", "validate_create_job"]
@@ -99,7 +99,8 @@ def _check_file(conn: sqlite3.Connection, file_id: Any, param: str, dialect: str
 
 
 def validate_create_job(conn: sqlite3.Connection, body: Any, now: float,
-                        closes_on: str | None = None, *, dialect: str = "openai") -> dict[str, Any]:
+                        closes_on: str | None = None, *, dialect: str = "openai", enforce_cutoffs: bool = False,
+                        today: str | None = None) -> dict[str, Any]:
     """Check a create-job body; return the normalised fields (model resolved, method filled with "auto")."""
     if not isinstance(body, dict):
         raise bad_request("The request body must be a JSON object.", code="invalid_type")
@@ -122,11 +123,13 @@ def validate_create_job(conn: sqlite3.Connection, body: Any, now: float,
     if base is None:
         raise bad_request(f"Model {model} is not available for fine-tuning or does not exist.", param="model",
                           code="model_not_available")
-    today = _dt.datetime.fromtimestamp(now, _dt.timezone.utc).date()
-    if closes_on is not None and today > _dt.date.fromisoformat(closes_on):
+    day = _dt.date.fromisoformat(today) if today else _dt.datetime.fromtimestamp(now, _dt.timezone.utc).date()
+    if closes_on is None and enforce_cutoffs:
+        closes_on = NEW_JOBS_UNTIL
+    if closes_on is not None and day > _dt.date.fromisoformat(closes_on):
         raise bad_request(f"Self-serve fine-tuning closed on {closes_on}: new fine-tuning jobs are no longer "
                           "accepted.", param="model", code="model_not_available")
-    if base.is_retired(today):
+    if base.is_retired(day, enforce_cutoffs):
         raise bad_request(f"Model {model} was retired on {base.shutdown_date} and can no longer be fine-tuned.",
                           param="model", code="model_not_available")
     resolved_model = model if model.startswith("ft:") else base.id

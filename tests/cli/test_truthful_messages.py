@@ -6,14 +6,14 @@ from tests.e2e.conftest import Project
 
 
 def test_after_a_rejected_create_the_next_plan_does_not_claim_an_interruption(project: Project) -> None:
-    project.edit("base_model: gpt-4o-mini-2024-07-18", "base_model: gpt-4o-mni-2024-07-18")
+    # retired in 2024: the catalogue lists it, the plan warns (sandbox), the sandbox answers 400
+    project.edit("base_model: gpt-4o-mini-2024-07-18", "base_model: gpt-3.5-turbo-0613")
     r = project.ftops("apply", "--auto-approve")
     assert r.code == 1 and "error[provider.bad_request]" in r.err  # an HTTP 400, not an interruption
     for args in (("plan",), ("plan", "--markdown")):
         out = project.ftops(*args).out
         assert "interrupted" not in out, out
-        # The provider definitely refused the write: it left no unconfirmed write behind to report.
-        assert "never confirmed" not in out, out
+        assert "never confirmed" not in out  # a refused write leaves no intent (main cd19cc0)
 
 
 def test_output_for_an_orphan_says_it_is_no_longer_declared(project: Project) -> None:

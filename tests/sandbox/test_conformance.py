@@ -174,7 +174,7 @@ def test_fine_tuning_endpoints(sdk: Any, spec: SpecValidator) -> None:
     assert {"gpt-4o-mini-2024-07-18", done.fine_tuned_model} <= ids
     base = sdk.models.with_raw_response.retrieve("gpt-4o-mini-2024-07-18")
     spec.validate("Model", base.http_response.json())
-    assert base.http_response.json()["shutdown_date"] is None
+    assert base.http_response.json()["shutdown_date"] == "2027-01-14"  # announced; enforced only when rehearsed
     retired = sdk.models.with_raw_response.retrieve("babbage-002").http_response.json()
     assert retired["shutdown_date"] == "2024-10-28"
     _raw(spec, "Model", sdk.models.with_raw_response.retrieve(done.fine_tuned_model))

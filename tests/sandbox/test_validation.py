@@ -92,6 +92,24 @@ def test_self_serve_closing_can_be_rehearsed(make_app, clock: FakeClock) -> None
         assert err["code"] == "model_not_available" and "closed on 2027-01-06" in err["message"]
 
 
+def test_announced_cutoffs_are_enforced_only_when_rehearsed(make_app) -> None:  # type: ignore[no-untyped-def]
+    """The catalogue carries the real dates; past them the sandbox still trains unless asked to rehearse."""
+    from ftops.sandbox.testing import in_process_client
+
+    with in_process_client(make_app(today="2027-02-01")) as c:
+        train = upload(c, jsonl(chat_lines(10)))
+        assert c.post("/fine_tuning/jobs", json={"model": "gpt-4o-mini", "training_file": train}).status_code == 200
+    with in_process_client(make_app(today="2027-01-10", enforce_cutoffs=True)) as c:
+        train = upload(c, jsonl(chat_lines(10)))
+        err = _err(c, {"model": "gpt-4o-mini", "training_file": train})
+        assert "closed on 2027-01-06" in err["message"]
+    with in_process_client(make_app(today="2026-12-01", enforce_cutoffs=True)) as c:
+        train = upload(c, jsonl(chat_lines(10)))
+        assert c.post("/fine_tuning/jobs", json={"model": "gpt-4o-mini", "training_file": train}).status_code == 200
+        err = _err(c, {"model": "gpt-4.1-nano", "training_file": train})  # shut down 2026-10-23
+        assert "retired on 2026-10-23" in err["message"]
+
+
 def test_valid_bodies_are_accepted(client: httpx.Client, train: str) -> None:
     legacy = client.post("/fine_tuning/jobs", json={
         "model": "gpt-4o-mini", "training_file": train,

@@ -103,9 +103,12 @@ def default_dialects() -> list[type[Dialect]]:
     """Every dialect the sandbox serves, in mounting order."""
     from ftops.sandbox.dialects.fireworks import FireworksDialect
     from ftops.sandbox.dialects.bedrock import BedrockDialect
+    from ftops.sandbox.dialects.azure import AzureArmDialect, AzureDialect
+    from ftops.sandbox.dialects.nebius import NebiusDialect
     from ftops.sandbox.dialects.openai import OpenAIDialect
     from ftops.sandbox.dialects.s3 import S3Dialect
     from ftops.sandbox.dialects.together import TogetherDialect
     from ftops.sandbox.dialects.vertex import GcsDialect, VertexDialect
 
-    return [OpenAIDialect, TogetherDialect, FireworksDialect, BedrockDialect, S3Dialect, VertexDialect, GcsDialect]
+    return [OpenAIDialect, TogetherDialect, FireworksDialect, BedrockDialect, S3Dialect, VertexDialect, GcsDialect,
+            AzureDialect, AzureArmDialect, NebiusDialect]

@@ -494,7 +494,8 @@ class OpenAIDialect(Dialect):
             self.app.rate_limit(conn, now, "job_create", settings.job_creates_per_hour, "fine-tuning job creations")
             self.app.rate_limit(conn, now, "job_create", settings.job_creates_per_day, "fine-tuning job creations",
                                 window_s=86400.0)
-            spec = validate_create_job(conn, body, now, settings.closes_on, dialect=self.name)
+            spec = validate_create_job(conn, body, now, settings.closes_on, dialect=self.name,
+                                       enforce_cutoffs=settings.enforce_cutoffs, today=settings.today)
             self._check_active_jobs(conn, now, spec["model"])
             seed = spec["seed"] if spec["seed"] is not None else random.Random(job_id).randrange(2**31 - 1)
             short_id = new_id("", 8)
@@ -606,7 +607,7 @@ class OpenAIDialect(Dialect):
             tuned = conn.execute("SELECT * FROM models WHERE deleted = 0 AND dialect = ? ORDER BY created",
                                  (self.name,)).fetchall()
         data = [{"id": name, "object": "model", "created": m.created, "owned_by": m.owned_by,
-                 "shutdown_date": m.shutdown_date} for m in BASE_MODELS for name in (*m.aliases, m.id)]
+                 "shutdown_date": m.shutdown_date} for m in BASE_MODELS for name in (m.id, *m.aliases)]
         data += [{"id": r["id"], "object": "model", "created": timestamp(r["created"]), "owned_by": r["owned_by"],
                   "shutdown_date": None} for r in tuned]
         return self.app.json({"object": "list", "data": data})
