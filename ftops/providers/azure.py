@@ -35,6 +35,7 @@ from typing import Any
 import httpx
 
 from ftops.providers.base import (
+    RemoteDeployment,
     MB,
     Capabilities,
     Identity,
@@ -250,9 +251,8 @@ class AzureOpenAIProvider(OpenAIProvider):
         return out
 
     # ----------------------------------------------------------------- deployments (ARM)
-    # Signatures follow the generic deployment interface of "Providers, part 2" (branch `fireworks`:
-    # `Provider.list_deployments/create_deployment/update_deployment/delete_deployment/deployment_key`,
-    # `RemoteDeployment`); until it lands here, deployments are plain dicts with RemoteDeployment's fields.
+    # The generic `deployment:` resource (Provider.list/create/update/delete_deployment, RemoteDeployment),
+    # through Azure Resource Manager; fields in AZURE_DEPLOYMENT_FIELDS (sku, capacity).
 
     def _arm_path(self, name: str = "") -> str:
         if not (self._arm is not None and self.subscription_id and self.resource_group and self.account):
@@ -290,25 +290,26 @@ class AzureOpenAIProvider(OpenAIProvider):
         return f"ftops-{short_hash('ftops-project', project, chars=4)}-{short_hash('ftops-deployment', group)}"
 
     @staticmethod
-    def _deployment(obj: Mapping[str, Any]) -> dict[str, Any]:
+    def _deployment(obj: Mapping[str, Any]) -> RemoteDeployment:
         props = obj.get("properties") or {}
         sku = obj.get("sku") or {}
         state = str(props.get("provisioningState") or "")
-        return {"id": str(obj.get("name") or ""), "model": str((props.get("model") or {}).get("name") or ""),
-                "status": state, "ready": state == "Succeeded", "gone": state in ("Deleting", "Deleted"),
-                "settings": {"sku": _SKU_BACK.get(str(sku.get("name")), sku.get("name")), "capacity": sku.get("capacity")},
-                "endpoint": str(obj.get("name") or ""),  # Azure's inference calls name the deployment
-                "key": str((obj.get("tags") or {}).get("ftops") or "")}
+        return RemoteDeployment(
+            id=str(obj.get("name") or ""), model=str((props.get("model") or {}).get("name") or ""),
+            status=state, ready=state == "Succeeded", gone=state in ("Deleting", "Deleted"),
+            settings={"sku": _SKU_BACK.get(str(sku.get("name")), sku.get("name")), "capacity": sku.get("capacity")},
+            endpoint=str(obj.get("name") or ""),  # Azure's inference calls name the deployment
+            key=str((obj.get("tags") or {}).get("ftops") or ""))
 
-    def list_deployments(self, project: str) -> list[dict[str, Any]]:
+    def list_deployments(self, project: str) -> list[RemoteDeployment]:
         """This project's deployments (by their `tags.ftops`), one ARM list."""
         prefix = f"ftops-{short_hash('ftops-project', project, chars=4)}-"
         body = self._arm_request("GET", self._arm_path())
         deps = [self._deployment(d) for d in (body or {}).get("value", []) if isinstance(d, dict)]
-        return [d for d in deps if str(d["key"]).startswith(prefix) and not d["gone"]]
+        return [d for d in deps if d.key.startswith(prefix) and not d.gone]
 
     def create_deployment(self, name: str, model_id: str, settings: Mapping[str, Any],
-                          identity: Identity) -> dict[str, Any]:
+                          identity: Identity) -> RemoteDeployment:
         """PUT the deployment `name` of a fine-tuned model: idempotent (the same PUT again changes nothing),
         so safe to repeat after an ambiguous failure; tagged with the identity for adoption."""
         sku = str(settings.get("sku") or "standard")
@@ -318,7 +319,7 @@ class AzureOpenAIProvider(OpenAIProvider):
                 "properties": {"model": {"format": "OpenAI", "name": model_id, "version": "1"}}}
         return self._deployment(self._arm_request("PUT", self._arm_path(name), json=body))
 
-    def update_deployment(self, deployment_id: str, model_id: str, settings: Mapping[str, Any]) -> dict[str, Any]:
+    def update_deployment(self, deployment_id: str, model_id: str, settings: Mapping[str, Any]) -> RemoteDeployment:
         """The same PUT (ARM's create-or-update), keeping the deployment's identity tag."""
         current = self._arm_request("GET", self._arm_path(deployment_id))
         sku = str(settings.get("sku") or "standard")
@@ -339,6 +340,8 @@ AZURE_DEPLOYMENT_FIELDS = (
 )
 _SKU = {"standard": "Standard", "global_standard": "GlobalStandard", "developer": "Developer"}
 _SKU_BACK = {v: k for k, v in _SKU.items()}
+AZURE_CAPABILITIES = AZURE_CAPABILITIES.model_copy(update={"deployment_fields": AZURE_DEPLOYMENT_FIELDS})
+AzureOpenAIProvider.capabilities = AZURE_CAPABILITIES
 
 
 __all__ = ["AZURE_CAPABILITIES", "AZURE_DEPLOYMENT_FIELDS", "AzureOpenAIProvider", "azure_base_url",
