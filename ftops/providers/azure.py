@@ -35,6 +35,7 @@ from typing import Any
 import httpx
 
 from ftops.providers.base import (
+    Provider,
     RemoteDeployment,
     MB,
     Capabilities,
@@ -205,7 +206,7 @@ class AzureOpenAIProvider(OpenAIProvider):
         return body
 
     def fingerprint_material(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        return {"provider": "azure", **{k: v for k, v in body.items() if k != "metadata"}}
+        return Provider.fingerprint_material(self, body)  # the provider-tagged default, not OpenAI's legacy one
 
     def job_state(self, status: str) -> JobState:
         return super().job_state(_STATES_EXTRA.get(status, status))

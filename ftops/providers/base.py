@@ -98,6 +98,18 @@ def short_hash(*parts: str, chars: int = 10) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:chars]
 
 
+def project_key(project: str) -> str:
+    """4 hex characters naming a project inside tags, ids and labels (a list filters by its prefix)."""
+    return short_hash("ftops-project", project, chars=4)
+
+
+def hashed_group(project: str, model: str, fingerprint: str, sep: str = "") -> str:
+    """The identity group for providers whose carriers are short (suffix tags, ids, labels, job names):
+    the project key, then 10 hex characters of (project, model, fingerprint): 40 bits per project, so n
+    declarations collide with probability about n²/2⁴¹."""
+    return project_key(project) + sep + short_hash("ftops-identity", project, model, fingerprint, chars=10)
+
+
 # --------------------------------------------------------------------------- capabilities
 
 
@@ -528,9 +540,10 @@ class Provider(ABC):
         """The exact create-job body, without identity fields; `training`/`validation` are placeholders."""
 
     def fingerprint_material(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        """What the fingerprint hashes: the body tagged with the provider type, so a move between
-        providers is a replace even when two bodies look alike."""
-        return {"provider": self.capabilities.name, **body}
+        """What the fingerprint hashes: the body without user `metadata` (it never retrains, STYLE.md
+        habit 7), tagged with the provider type, so a move between providers is a replace even when
+        two bodies look alike."""
+        return {"provider": self.capabilities.name, **{k: v for k, v in body.items() if k != "metadata"}}
 
     @abstractmethod
     def group_key(self, project: str, model: str, fingerprint: str) -> str:

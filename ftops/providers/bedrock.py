@@ -32,8 +32,8 @@ from typing import Any
 
 from ftops.datasets.convert import BEDROCK_CONVERSATION, PROMPT_COMPLETION
 from ftops.providers.base import (
-    GB,
     Capabilities,
+    GB,
     Identity,
     JobError,
     JobState,
@@ -45,6 +45,8 @@ from ftops.providers.base import (
     RemoteFile,
     RemoteJob,
     bind_files,
+    hashed_group,
+    project_key,
     short_hash,
 )
 from ftops.providers.errors import (
@@ -122,8 +124,6 @@ _AUTH = {"UnrecognizedClientException", "InvalidSignatureException", "ExpiredTok
 _NOT_FOUND = {"ResourceNotFoundException", "NoSuchKey", "NoSuchBucket", "NotFound", "404"}
 
 
-def project_key(project: str) -> str:
-    return short_hash("ftops-project", project, chars=4)
 
 
 def _slug(text: str, limit: int) -> str:
@@ -363,12 +363,9 @@ class BedrockProvider(Provider):
             body["metadata"] = dict(spec.metadata)
         return body
 
-    def fingerprint_material(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        # User metadata becomes tags: it never retrains (STYLE.md habit 7).
-        return {"provider": self.capabilities.name, **{k: v for k, v in body.items() if k != "metadata"}}
 
     def group_key(self, project: str, model: str, fingerprint: str) -> str:
-        return project_key(project) + short_hash("ftops-identity", project, model, fingerprint, chars=10)
+        return hashed_group(project, model, fingerprint)
 
     def job_name(self, identity: Identity) -> str:
         tag = f"x{self.group_key(identity.project, identity.model, identity.fingerprint)}n{identity.attempt}"

@@ -29,21 +29,23 @@ from pathlib import Path
 from typing import Any
 
 from ftops.providers.base import (
-    GB,
-    MB,
     Capabilities,
+    GB,
     Identity,
     JobError,
     JobState,
+    MB,
     ModelSpec,
     ParamSpec,
-    ProgressCallback,
     Problem,
+    ProgressCallback,
     RemoteDeployment,
     RemoteFile,
     RemoteJob,
     RemoteModel,
     bind_files,
+    hashed_group,
+    project_key,
     remote_filename,
     sha_of_remote_name,
     short_hash,
@@ -160,8 +162,6 @@ _COLLECTIONS = {"supervised": ("supervisedFineTuningJobs", "supervisedFineTuning
                 "dpo": ("dpoJobs", "dpoJobId")}
 
 
-def project_key(project: str) -> str:
-    return short_hash("ftops-project", project, chars=4)
 
 
 def dataset_id(sha256: str) -> str:
@@ -254,7 +254,7 @@ class FireworksProvider(HttpProvider):
         return body
 
     def group_key(self, project: str, model: str, fingerprint: str) -> str:
-        return project_key(project) + "-" + short_hash("ftops-identity", project, model, fingerprint, chars=10)
+        return hashed_group(project, model, fingerprint, sep="-")
 
     def job_id(self, identity: Identity) -> str:
         return f"ft-{self.group_key(identity.project, identity.model, identity.fingerprint)}-a{identity.attempt}"

@@ -393,6 +393,14 @@ class HttpProvider(Provider):
                 f"{exc.error_count()} problem(s), first: {exc.errors()[0]['loc']} "
                 f"{exc.errors()[0]['msg']}", method=method, path=path) from exc
 
+    def _chat_completions(self, path: str, model: str, messages: list[dict[str, Any]]) -> str:
+        """An OpenAI-style chat completion (OpenAI, Together, Fireworks, Nebius...): the answer's text."""
+        body = self._request_json("POST", path, json={"model": model, "messages": messages}, safe_to_repeat=True)
+        try:
+            return str(body["choices"][0]["message"]["content"] or "")
+        except (KeyError, IndexError, TypeError) as exc:
+            raise APIStatusError(f"POST {path}: no message in the answer", method="POST", path=path) from exc
+
     def _request_json(self, method: str, path: str, **kw: Any) -> Any:
         return self._json(self._send(method, path, **kw), method, path)
 

@@ -25,14 +25,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from ftops.providers.base import (
-    GB,
     Capabilities,
+    GB,
     Identity,
     JobState,
     ModelSpec,
     ParamSpec,
     RemoteJob,
     bind_files,
+    hashed_group,
+    project_key,
     short_hash,
 )
 from ftops.providers.openai import OpenAIProvider
@@ -90,8 +92,6 @@ NEBIUS_CAPABILITIES = Capabilities(
 )
 
 
-def project_key(project: str) -> str:
-    return short_hash("ftops-project", project, chars=4)
 
 
 class NebiusProvider(OpenAIProvider):
@@ -125,11 +125,9 @@ class NebiusProvider(OpenAIProvider):
             body["integrations"] = copy.deepcopy(list(spec.integrations))
         return body
 
-    def fingerprint_material(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        return {"provider": "nebius", **body}
 
     def group_key(self, project: str, model: str, fingerprint: str) -> str:
-        return project_key(project) + short_hash("ftops-identity", project, model, fingerprint, chars=10)
+        return hashed_group(project, model, fingerprint)
 
     def tag(self, identity: Identity) -> str:
         return f"x{self.group_key(identity.project, identity.model, identity.fingerprint)}n{identity.attempt}"

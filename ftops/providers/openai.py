@@ -511,13 +511,7 @@ class OpenAIProvider(HttpProvider):
         self._send("DELETE", f"/models/{model_id}")
 
     def chat(self, model: str, messages: list[dict[str, Any]]) -> str:
-        body = self._request_json("POST", "/chat/completions", json={"model": model, "messages": messages},
-                                  safe_to_repeat=True)
-        try:
-            return str(body["choices"][0]["message"]["content"] or "")
-        except (KeyError, IndexError, TypeError) as exc:
-            raise APIStatusError("POST /chat/completions: no message in the answer", method="POST",
-                                 path="/chat/completions") from exc
+        return self._chat_completions("/chat/completions", model, messages)
 
 
 __all__ = ["DEFAULT_BASE_URL", "GB", "OPENAI_CAPABILITIES", "OpenAIProvider", "parse_retry_after"]

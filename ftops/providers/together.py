@@ -22,22 +22,24 @@ from pathlib import Path
 from typing import Any
 
 from ftops.providers.base import (
-    GB,
-    MB,
     Capabilities,
+    GB,
     Identity,
     JobCheckpoint,
     JobError,
     JobEvent,
     JobState,
+    MB,
     ModelSpec,
     ParamSpec,
-    ProgressCallback,
     Problem,
+    ProgressCallback,
     RemoteFile,
     RemoteJob,
     RemoteModel,
     bind_files,
+    hashed_group,
+    project_key,
     remote_filename,
     sha_of_remote_name,
     short_hash,
@@ -159,8 +161,6 @@ def _epoch(value: Any) -> int:
     return 0
 
 
-def project_key(project: str) -> str:
-    return short_hash("ftops-project", project, chars=4)
 
 
 class TogetherProvider(HttpProvider):
@@ -247,7 +247,7 @@ class TogetherProvider(HttpProvider):
         return body
 
     def group_key(self, project: str, model: str, fingerprint: str) -> str:
-        return project_key(project) + short_hash("ftops-identity", project, model, fingerprint, chars=10)
+        return hashed_group(project, model, fingerprint)
 
     def tag(self, identity: Identity) -> str:
         return f"x{self.group_key(identity.project, identity.model, identity.fingerprint)}n{identity.attempt}"
@@ -415,13 +415,7 @@ class TogetherProvider(HttpProvider):
         return None
 
     def chat(self, model: str, messages: list[dict[str, Any]]) -> str:
-        body = self._request_json("POST", "/chat/completions", json={"model": model, "messages": messages},
-                                  safe_to_repeat=True)
-        try:
-            return str(body["choices"][0]["message"]["content"] or "")
-        except (KeyError, IndexError, TypeError) as exc:
-            raise APIStatusError("POST /chat/completions: no message in the answer", method="POST",
-                                 path="/chat/completions") from exc
+        return self._chat_completions("/chat/completions", model, messages)
 
 
 __all__ = ["DEFAULT_BASE_URL", "TOGETHER_CAPABILITIES", "TogetherProvider", "MB"]

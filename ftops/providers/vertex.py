@@ -26,8 +26,8 @@ from urllib.parse import quote
 
 from ftops.datasets.convert import GEMINI
 from ftops.providers.base import (
-    GB,
     Capabilities,
+    GB,
     Identity,
     JobError,
     JobState,
@@ -37,6 +37,8 @@ from ftops.providers.base import (
     RemoteFile,
     RemoteJob,
     bind_files,
+    hashed_group,
+    project_key,
     short_hash,
 )
 from ftops.providers.errors import APIStatusError, MissingAPIKeyError, ProviderError
@@ -91,8 +93,6 @@ _STATES = {"JOB_STATE_QUEUED": JobState.PENDING, "JOB_STATE_PENDING": JobState.P
            "JOB_STATE_EXPIRED": JobState.FAILED, "JOB_STATE_CANCELLED": JobState.CANCELLED}
 
 
-def project_key(project: str) -> str:
-    return short_hash("ftops-project", project, chars=4)
 
 
 def label_value(text: str) -> str:
@@ -196,11 +196,9 @@ class VertexProvider(HttpProvider):
             body["metadata"] = dict(spec.metadata)
         return body
 
-    def fingerprint_material(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        return {"provider": self.capabilities.name, **{k: v for k, v in body.items() if k != "metadata"}}
 
     def group_key(self, project: str, model: str, fingerprint: str) -> str:
-        return project_key(project) + short_hash("ftops-identity", project, model, fingerprint, chars=10)
+        return hashed_group(project, model, fingerprint)
 
     def job_state(self, status: str) -> JobState:
         return _STATES.get(status, JobState.UNKNOWN)

@@ -64,13 +64,13 @@ def test_deployment_through_arm(azure: Project, monkeypatch: pytest.MonkeyPatch)
         identity = Identity(project=ws.project, model="support-bot", fingerprint=rec.fingerprint)
         settings = {"sku": "standard", "capacity": 1}
         made = prov.create_deployment("support-bot", job.fine_tuned_model, settings, identity)  # type: ignore[attr-defined]
-        assert made["model"] == job.fine_tuned_model and made["ready"] and made["settings"] == settings
+        assert made.model == job.fine_tuned_model and made.ready and made.settings == settings
         again = prov.create_deployment("support-bot", job.fine_tuned_model, settings, identity)  # type: ignore[attr-defined]
         assert again == made  # a repeated PUT changes nothing
         (listed,) = prov.list_deployments(ws.project)  # type: ignore[attr-defined]
-        assert listed["id"] == "support-bot" and listed["key"] == made["key"] != ""
+        assert listed.id == "support-bot" and listed.key == made.key != ""
         moved = prov.update_deployment("support-bot", job.fine_tuned_model, {"sku": "developer", "capacity": 2})  # type: ignore[attr-defined]
-        assert moved["settings"] == {"sku": "developer", "capacity": 2} and moved["key"] == made["key"]
+        assert moved.settings == {"sku": "developer", "capacity": 2} and moved.key == made.key
         prov.delete_deployment("support-bot")  # type: ignore[attr-defined]
         assert prov.list_deployments(ws.project) == []  # type: ignore[attr-defined]
     finally:
