@@ -302,8 +302,24 @@ class AzureOpenAIProvider(OpenAIProvider):
             endpoint=str(obj.get("name") or ""),  # Azure's inference calls name the deployment
             key=str((obj.get("tags") or {}).get("ftops") or ""))
 
+    @property
+    def arm_configured(self) -> bool:
+        return bool(self._arm is not None and self.subscription_id and self.resource_group and self.account)
+
+    def validate_deployment(self, settings: Mapping[str, Any]) -> list[Problem]:
+        out = super().validate_deployment(settings)
+        if not self.sandbox and not (self.subscription_id and self.resource_group and self.account):
+            out.append(Problem(path=(), code="provider.missing_setting",
+                               message="Azure deployments go through Azure Resource Manager, which needs "
+                                       "`subscription_id`, `resource_group` and `account` on the provider entry",
+                               hint="add them to the azure provider entry (and export AZURE_MANAGEMENT_TOKEN or "
+                                    "install ftops[azure])"))
+        return out
+
     def list_deployments(self, project: str) -> list[RemoteDeployment]:
-        """This project's deployments (by their `tags.ftops`), one ARM list."""
+        """This project's deployments (by their `tags.ftops`), one ARM list; none without ARM settings."""
+        if not self.arm_configured:
+            return []
         prefix = f"ftops-{short_hash('ftops-project', project, chars=4)}-"
         body = self._arm_request("GET", self._arm_path())
         deps = [self._deployment(d) for d in (body or {}).get("value", []) if isinstance(d, dict)]
