@@ -608,6 +608,8 @@ def apply(c: Ctx, plan_file: Path | None, auto_approve: bool, max_cost: float | 
     store.close()
     s = plan_.summary
     result: dict[str, Any] = {"uploaded": len(ex.uploaded), "created": len(ex.created), "adopted": s.adopt,
+                              "uploaded_files": list(ex.uploaded), "created_jobs": list(ex.created),
+                              "cancelled_jobs": list(ex.cancelled),
                               "state_serial": ex.state.serial, "plan": plan_json(plan_),
                               "diagnostics": [d.to_json() for d in relevant]}
     if not as_json:

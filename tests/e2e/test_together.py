@@ -154,3 +154,11 @@ def test_fields_together_cannot_honour_are_refused_before_any_request(together: 
         line = hit[0]["range"]["line"]
         assert together.config.read_text().splitlines()[line - 1].strip(), hit[0]
     assert not (together.root / ".ftops" / "sandbox.db").exists() or together.job_count() == 0
+
+
+def test_apply_json_names_what_it_created(together: Project) -> None:
+    r = together.ftops("apply", "--auto-approve", "--json")
+    assert r.code == 0, r.err
+    doc = r.json()
+    assert doc["created"] == 2 and sorted(doc["created_jobs"]) == sorted(i for i, _s in _live(together))
+    assert len(doc["uploaded_files"]) == 2 and doc["cancelled_jobs"] == []
