@@ -17,7 +17,7 @@ from tests.reliability.harness import PROVIDER_TYPES, TrialResult, check_trial, 
 
 # Few trials per provider by default (the suite's time budget grows with every provider); the full
 # counts run under the soak marker (tests/benchmarks/test_soak.py) or with FTOPS_KILL_TRIALS.
-DEFAULT_TRIALS = {"openai": 30, "together": 8}
+DEFAULT_TRIALS = {"openai": 12, "together": 6}
 CASES = [(p, seed) for p in PROVIDER_TYPES
          for seed in range(int(os.environ.get("FTOPS_KILL_TRIALS", DEFAULT_TRIALS.get(p, 5))))]
 NAMES = ["m0", "m1", "m2"]
