@@ -72,7 +72,7 @@ class Ctx:
         from ftops.workspace import Workspace
 
         check_state_dir(self.directory)
-        return Workspace(self.directory, variables=self.variables, hooks=_CliHooks(self))
+        return Workspace(self.directory, variables=self.variables, hooks=_CliHooks(self))  # type: ignore[arg-type]
 
 
 # What ftops keeps under .ftops/, and what each must be; anything else in its place is refused up
@@ -595,7 +595,7 @@ def apply(c: Ctx, plan_file: Path | None, auto_approve: bool, max_cost: float | 
 
             old = signal.signal(signal.SIGINT, on_sigint)
             try:
-                ex = Executor(ws.providers(), ws.store, res.state, root=root, hooks=_CliHooks(c, as_json),
+                ex = Executor(ws.providers(), ws.store, res.state, root=root, hooks=_CliHooks(c, as_json),  # type: ignore[arg-type]
                               settle_seconds=0.2 if all(p.sandbox for p in ws.providers().values()) else 3.0,
                               hash_cache=ws.hash_cache, max_wait=max_wait, should_stop=lambda: stop["flag"],
                               locate=lambda name, keys: ws.loaded.range_of("models", name, *keys),

@@ -541,7 +541,7 @@ class Workspace:
                         c = c.model_copy(update={"cost": c.cost.model_copy(update={
                             "usd": round(usd, 4), "approximate": False, "note": "the provider's own estimate"})})
                         changed = True
-                else:
+                elif c.cost is not None:
                     note = (c.cost.note + "; " if c.cost.note else "") + \
                         "the provider's estimate needs the data uploaded first"
                     c = c.model_copy(update={"cost": c.cost.model_copy(update={"note": note})})
@@ -555,6 +555,10 @@ class Workspace:
         return plan.model_copy(update={"models": models, "cost_usd": cost,
                                        "cost_approximate": any(c.cost and c.cost.approximate for c in spending)})
 
+
+
+def _where(p: ProviderInfo | None) -> str:
+    return f"{p.type} at {p.endpoint}" if p else "absent"
 
 
 def check_saved_plan(saved: Plan, fresh: Plan) -> None:
@@ -571,19 +575,20 @@ def check_saved_plan(saved: Plan, fresh: Plan) -> None:
     for name in sorted(set(saved.providers) | set(fresh.providers)):
         a, b = saved.providers.get(name), fresh.providers.get(name)
         if a is None or b is None or (a.type, a.endpoint) != (b.type, b.endpoint):
-            what = lambda p: f"{p.type} at {p.endpoint}" if p else "absent"  # noqa: E731
-            changed.append(f"provider `{name}` ({what(a)} → {what(b)})")
+            changed.append(f"provider `{name}` ({_where(a)} → {_where(b)})")
     if saved.config_digest and saved.config_digest != fresh.config_digest:
         changed.append("the configuration (ftops.yaml or the variables it reads)")
-    models = lambda p: {m.name: (m.provider, m.fingerprint) for m in p.models}  # noqa: E731
-    if models(saved) != models(fresh):
-        diff = sorted(n for n in set(models(saved)) | set(models(fresh)) if models(saved).get(n) != models(fresh).get(n))
+    before = {m.name: (m.provider, m.fingerprint) for m in saved.models}
+    after = {m.name: (m.provider, m.fingerprint) for m in fresh.models}
+    if before != after:
+        diff = sorted(n for n in set(before) | set(after) if before.get(n) != after.get(n))
         changed.append("what models " + ", ".join(diff) + " would train (datasets or declaration)")
-    files = lambda p: sorted((f.provider, f.sha256) for f in p.files)  # noqa: E731
-    if files(saved) != files(fresh):
+    if sorted((f.provider, f.sha256) for f in saved.files) != sorted((f.provider, f.sha256) for f in fresh.files):
         changed.append("the datasets to upload")
     if not saved.offline and not changed:
-        acts = lambda p: [(m.name, m.action.value) for m in p.models] + [(k.job_id, "cancel") for k in p.cancels]  # noqa: E731
+        def acts(p: Plan) -> list[tuple[str, str]]:
+            return [(m.name, m.action.value) for m in p.models] + [(k.job_id, "cancel") for k in p.cancels]
+
         if acts(saved) != acts(fresh):
             changed.append("what the providers hold (a job started, ended or vanished since)")
     if changed:

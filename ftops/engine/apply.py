@@ -51,7 +51,7 @@ from ftops.providers import (
     ServerError,
     TransportError,
 )
-from ftops.state import DeploymentRecord, FileRecord, Intent, JobRecord, ModelRecord, State, StateStore
+from ftops.state import DeploymentRecord, FileRecord, Intent, JobRecord, ModelRecord, State, StateBackend
 
 
 T = TypeVar("T")
@@ -73,7 +73,7 @@ def parse_source(source: str) -> SourceRange | None:
 
 
 class Executor:
-    def __init__(self, providers: Mapping[str, Provider] | Provider, store: StateStore, state: State, *, root: Path,
+    def __init__(self, providers: Mapping[str, Provider] | Provider, store: StateBackend, state: State, *, root: Path,
                  hooks: Hooks | None = None, hash_cache: HashCache | None = None,
                  sleep: Callable[[float], None] = time.sleep, max_wait: float = 60.0, max_attempts: int = 6,
                  should_stop: Callable[[], bool] = lambda: False, clock: Callable[[], float] = time.time,

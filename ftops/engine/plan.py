@@ -143,9 +143,9 @@ def build_plan(
                 if d.provider == pname:
                     owners[d.group] = d.name
             for job in psnap.jobs:
-                name = owners.get(job.group or "") or job.declared_model
-                if name and job.group:
-                    jobs_by_model.setdefault(name, []).append(job)
+                owner = owners.get(job.group or "") or job.declared_model
+                if owner and job.group:
+                    jobs_by_model.setdefault(owner, []).append(job)
                     job_provider[job.id] = pname
 
     # A new model whose fingerprint matches live jobs of an undeclared name the state does not know (a
@@ -175,26 +175,26 @@ def build_plan(
     declared = set(by_name)
     orphan_names = sorted((set(state.models) | set(jobs_by_model)) - declared)
     for name in orphan_names:
-        rec = state.models.get(name)
+        orec = state.models.get(name)
         remote = jobs_by_model.get(name, [])
         newest = max(remote, key=lambda j: (j.created_at or 0, j.id)) if remote else None
         changes.append(ModelChange(
             name=name, action=ModelAction.ORPHAN, reason="orphan_not_in_config",
-            provider=rec.provider if rec else "default",
-            fingerprint=rec.fingerprint if rec else (newest.declared_fingerprint if newest else None),
-            job_id=newest.id if newest else (rec.job.job_id if rec and rec.job else None),
-            status=newest.status if newest else (rec.job.status if rec and rec.job else None),
+            provider=orec.provider if orec else "default",
+            fingerprint=orec.fingerprint if orec else (newest.declared_fingerprint if newest else None),
+            job_id=newest.id if newest else (orec.job.job_id if orec and orec.job else None),
+            status=newest.status if newest else (orec.job.status if orec and orec.job else None),
             fine_tuned_model=(newest.fine_tuned_model if newest else
-                              (rec.job.fine_tuned_model if rec and rec.job else None)),
+                              (orec.job.fine_tuned_model if orec and orec.job else None)),
         ))
 
     files = _plan_files(desired, changes, state, snapshot)
     if snapshot is not None:
         for f in files:
-            rec = state.file_for(f.sha256, f.provider)
-            if f.action is FileAction.UPLOAD and rec is not None:
-                drift.append(Drift(address=f"files.{f.path}", kind="drift_file_deleted", id=rec.file_id,
-                                   detail=f"uploaded as {rec.file_id}, no longer on the provider: uploaded again"))
+            frec = state.file_for(f.sha256, f.provider)
+            if f.action is FileAction.UPLOAD and frec is not None:
+                drift.append(Drift(address=f"files.{f.path}", kind="drift_file_deleted", id=frec.file_id,
+                                   detail=f"uploaded as {frec.file_id}, no longer on the provider: uploaded again"))
     deployments = _plan_deployments(desired, changes, state, snapshot, prune)
     dcount = {a: sum(1 for x in deployments if x.action is a) for a in DeploymentAction}
     counts = {a: sum(1 for c in changes if c.action is a) for a in ModelAction}
