@@ -605,7 +605,7 @@ def _apply_once(c: Ctx, plan_file: Path | None, auto_approve: bool, max_cost: fl
                             hint="review `ftops plan`, then run `ftops apply --auto-approve`"))
                     if not click.confirm("\nApply this plan?", default=False):
                         click.echo("Apply cancelled; nothing was sent.")
-                        return
+                        return None
             stop = {"flag": False}
 
             def on_sigint(signum: int, frame: Any) -> None:

@@ -784,12 +784,13 @@ def _check_chains(config: FtopsConfig, positions: Mapping[Path_, NodePosition]) 
                              address=f"models.{name}"))
     reported: set[str] = set()
     for start in sorted(ups):
-        path, name = [start], ups.get(start)
-        while name is not None and name in ups and name not in path:
-            path.append(name)
-            name = ups.get(name)
-        if name is not None and name in path:
-            cycle = path[path.index(name):]
+        path: list[str] = [start]
+        nxt = ups.get(start)
+        while nxt is not None and nxt in ups and nxt not in path:
+            path.append(nxt)
+            nxt = ups.get(nxt)
+        if nxt is not None and nxt in path:
+            cycle = path[path.index(nxt):]
             if not set(cycle) & reported:
                 reported |= set(cycle)
                 first = min(cycle)
