@@ -75,3 +75,32 @@ def test_import_refuses_a_job_that_differs_naming_each_difference(project: Proje
         (project.root / ".ftops" / "state.json").read_text()).get("models", {})
     assert project.ftops("import", "support-bot", "ftjob-nope").code == 1
     assert project.ftops("import", "nobody", job).code == 1
+
+
+def test_import_on_together_matches_through_the_same_job_fields(tmp_path: Any, capsys: Any) -> None:
+    import shutil
+
+    from ftops.providers.base import bind_files
+    from tests.e2e.conftest import REPO
+
+    root = tmp_path / "together"
+    shutil.copytree(REPO / "examples" / "together", root, ignore=shutil.ignore_patterns(".ftops"))
+    p = Project(root, capsys)
+    ws = Workspace(root)
+    try:
+        (d,) = [m for m in ws.desired().models if m.name == "support-bot"]
+        prov = ws.provider()
+        files = {ds.sha256: prov.upload_file(root / ds.path, sha256=ds.sha256, display_path=ds.path).id
+                 for ds in d.datasets}
+        for fid in files.values():
+            prov.wait_until_usable(next(f for f in prov.list_files() if f.id == fid))
+        # The raw API, as a user of Together's SDK would call it: no ftops identity tag in the suffix.
+        created = prov._request_json("POST", "/fine-tunes", json=bind_files(d.body, files))  # type: ignore[attr-defined]
+        assert prov.get_job(created["id"]).group is None
+    finally:
+        ws.close()
+    r = p.ftops("import", "support-bot", created["id"])
+    assert r.code == 0, r.err
+    assert p.ftops("plan", "--detailed-exitcode", "--target", "support-bot").code == 0
+    p.edit("n_epochs: 3", "n_epochs: 4")  # now the declaration differs from the recorded job: a replace
+    assert p.ftops("plan", "--detailed-exitcode", "--target", "support-bot").code == 2
