@@ -367,7 +367,11 @@ class Workspace:
         if prune or destroy is not None:
             plan = self._with_deletes(plan, desired, state, snapshot, destroy)
         if target:
-            plan = restrict_plan(plan, target)
+            ups = {d.name: d.upstream for d in desired.models}
+            closed = set(target)
+            while more := {u for n in closed if (u := ups.get(n)) and u not in closed}:
+                closed |= more  # a chained model's upstream is what it depends on
+            plan = restrict_plan(plan, frozenset(closed))
         if not offline:
             plan = self._provider_estimates(plan, state)
         plan = plan.model_copy(update={"config_digest": self.config_digest})

@@ -48,6 +48,8 @@ def test_a_two_stage_chain_waits_then_trains_in_order(project: Project) -> None:
     assert model == up["fine_tuned_model"]  # trained from the upstream's fine-tuned model
     assert created >= up["finished_at"]
     assert project.ftops("plan", "--detailed-exitcode", "--target", "support-bot", "--target", "stage2").code == 0
+    targeted = project.ftops("plan", "--json", "--target", "stage2").json()  # and what it depends on
+    assert sorted(m["name"] for m in targeted["models"]) == ["stage2", "support-bot"]
 
     # A replaced upstream replaces its dependent, which waits for the new upstream job.
     project.edit("n_epochs: 3,", "n_epochs: 2,")
