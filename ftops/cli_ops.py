@@ -400,9 +400,9 @@ def register(cli: click.Group, h: Helpers) -> None:
                                        "`ftops import` adopts a job for a model declared in ftops.yaml.",
                                        hint=did_you_mean(name, list(declared)) or "declare it first",
                                        address=f"models.{name}"))
-            d = next(m for m in ws.desired().models if m.name == name)
             with locked(ws.root, "import", timeout=lock_timeout):
                 state = ws.load_state()
+                d = next(m for m in ws.desired(state).models if m.name == name)  # a chain: upstream from state
                 rec, notes = import_job(state, d, ws.provider(d.provider), job_id)
                 state = ws.store.save(state)
         finally:
