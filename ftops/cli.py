@@ -547,6 +547,28 @@ def apply(c: Ctx, plan_file: Path | None, auto_approve: bool, max_cost: float | 
           lock_timeout: float, targets: tuple[str, ...], replaces: tuple[str, ...], wait: bool, interval: float,
           prune: bool, as_json: bool, destroy: frozenset[str] | None = None) -> None:
     """Upload changed datasets and create missing jobs, then save the state."""
+    rounds: list[dict[str, Any]] = []
+    # Chains under --wait: once the upstream jobs succeeded, plan and apply again for the models that
+    # waited for them (never replacing anything twice); a chain of n models takes at most n rounds.
+    for _ in range(len(c.workspace().loaded.config.models) + 1):
+        result = _apply_once(c, plan_file, auto_approve, max_cost, max_wait, lock_timeout, targets, replaces, wait,
+                             interval, prune, as_json, destroy)
+        if result is None:
+            return
+        rounds.append(result)
+        if not (wait and result.get("waiting")):
+            break
+        plan_file, replaces = None, ()
+        if not as_json:
+            click.echo("\nThe upstream jobs succeeded: planning the models that waited for them.")
+    if as_json:
+        _echo_json(rounds[0] if len(rounds) == 1 else {**rounds[-1], "rounds": rounds})
+
+
+def _apply_once(c: Ctx, plan_file: Path | None, auto_approve: bool, max_cost: float | None, max_wait: float,
+                lock_timeout: float, targets: tuple[str, ...], replaces: tuple[str, ...], wait: bool,
+                interval: float, prune: bool, as_json: bool, destroy: frozenset[str] | None
+                ) -> dict[str, Any] | None:
     from ftops.engine.apply import Executor
     from ftops.engine.model import Plan
     from ftops.render import money, plan_json, plan_text
@@ -583,7 +605,7 @@ def apply(c: Ctx, plan_file: Path | None, auto_approve: bool, max_cost: float | 
                             hint="review `ftops plan`, then run `ftops apply --auto-approve`"))
                     if not click.confirm("\nApply this plan?", default=False):
                         click.echo("Apply cancelled; nothing was sent.")
-                        return
+                        return None
             stop = {"flag": False}
 
             def on_sigint(signum: int, frame: Any) -> None:
@@ -616,13 +638,19 @@ def apply(c: Ctx, plan_file: Path | None, auto_approve: bool, max_cost: float | 
         click.echo(c.style(f"Apply complete: {len(ex.uploaded)} uploaded, {len(ex.created)} created"
                            f"{f', {s.adopt} adopted' if s.adopt else ''}. State serial {ex.state.serial}.",
                            bold=True))
+    waiting = {m.name: m.waits_for or "" for m in plan_.models if m.name in ex.waiting}
+    result["waiting"] = waiting
+    if not as_json:
+        for n, up in sorted(waiting.items()):
+            click.echo(f"models.{n} waits for models.{up}: its job is created once models.{up}'s job succeeded"
+                       + ("." if wait else " (run `ftops apply` again then, or use `--wait`)."))
     if wait:
         from ftops.cli_ops import wait_after_apply
 
-        started = {m.name for m in plan_.models if m.action.creates_job}
-        wait_after_apply(c, ws, started, result, as_json=as_json, interval=interval, lock_timeout=lock_timeout)
-    if as_json:
-        _echo_json(result)
+        started = {m.name for m in plan_.models if m.action.creates_job and m.name not in waiting}
+        wait_after_apply(c, ws, started | set(waiting.values()), result, as_json=as_json, interval=interval,
+                         lock_timeout=lock_timeout)
+    return result
 
 
 @cli.command()

@@ -1,5 +1,5 @@
 """Commands that operate declared models by name (status, output, refresh, events, checkpoints,
-cancel, pause, resume): a click layer over `ftops.engine.operate`, registered on the `ftops` group
+cancel, pause, resume, import): a click layer over `ftops.engine.operate`, registered on the `ftops` group
 by `cli.py` (nothing imports `cli.py`, so its helpers come in through `register`).
 
 Read commands (`status`, `output`, `events`, `checkpoints`, `show`) never write the state;
@@ -377,6 +377,43 @@ def register(cli: click.Group, h: Helpers) -> None:
         if points:
             click.echo("")
             click.echo("\n".join(loss_curve(points)))
+
+    @cli.command("import")
+    @click.argument("name")
+    @click.argument("job_id")
+    @json_option()
+    @click.option("--lock-timeout", type=float, default=0.0, help="Wait up to SECONDS for another run's lock.")
+    @click.pass_obj
+    def import_cmd(c: Any, name: str, job_id: str, as_json: bool, lock_timeout: float) -> None:
+        """Adopt a job created outside ftops as model NAME, after checking it matches the declaration.
+
+        Each difference is named (exit 1, nothing recorded); on a match the job is recorded in the
+        state and the next plan shows the model unchanged. Never creates anything."""
+        from ftops.engine.operate import import_job
+        from ftops.state import locked
+
+        ws = c.workspace()
+        try:
+            declared = ws.loaded.config.models
+            if name not in declared:
+                raise FtopsError(error("model.unknown", f"no declared model named {name}",
+                                       "`ftops import` adopts a job for a model declared in ftops.yaml.",
+                                       hint=did_you_mean(name, list(declared)) or "declare it first",
+                                       address=f"models.{name}"))
+            with locked(ws.root, "import", timeout=lock_timeout):
+                state = ws.load_state()
+                d = next(m for m in ws.desired(state).models if m.name == name)  # a chain: upstream from state
+                rec, notes = import_job(state, d, ws.provider(d.provider), job_id)
+                state = ws.store.save(state)
+        finally:
+            ws.close()
+        if as_json:
+            echo_json({"model": name, "job_id": rec.job_id, "status": rec.status, "fingerprint": rec.fingerprint,
+                       "notes": notes, "state_serial": state.serial})
+        else:
+            click.echo(P(f"Imported job {rec.job_id} ({rec.status}) as models.{name} (state serial {state.serial})."))
+            for n in notes:
+                click.echo(P(f"  note: {n}"))
 
     def control(verb: str, what: str, method: str) -> None:
         @cli.command(verb, help=f"{verb.capitalize()} a model's current job (where the provider supports it).")

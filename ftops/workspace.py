@@ -270,10 +270,14 @@ class Workspace:
         if diags:
             raise FtopsError(diags)
 
-    def desired(self) -> DesiredSet:
+    def desired(self, state: State | None = None, snapshot: RemoteSnapshot | None = None) -> DesiredSet:
+        """`state`/`snapshot`: where chained models find their upstream's fine-tuned model."""
+        from ftops.engine.desired import upstream_outputs
+
         self.check_dataset_sizes()
         return build_desired(self.loaded, self._translators(), cache_dir=self.ftops_dir / "cache",
-                             hash_cache=self.hash_cache, hooks=self.hooks)
+                             hash_cache=self.hash_cache, hooks=self.hooks,
+                             upstream_model=upstream_outputs(state, snapshot) if state is not None else None)
 
     def load_state(self) -> State:
         """The state, with records written by older ftops versions completed (identity group, lifecycle
@@ -349,11 +353,13 @@ class Workspace:
         """
         self.check_model_names(replace | target)
         state = self.load_state()
-        desired = self.desired()
+        desired = self.desired(state)
         diags = desired.dataset_diagnostics(set(desired.diagnostics_by_sha))
         if any(d.is_error for d in diags):
             raise FtopsError(diags + desired.warnings)
         snapshot = None if offline else self.snapshot(state)
+        if snapshot is not None and any(d.upstream for d in desired.models):
+            desired = self.desired(state, snapshot)  # chains: upstream jobs as the provider reports them
         limits = {n: p.capabilities.job_creates_per_hour for n, p in
                   (self.providers() if not offline else self._translators()).items() if n in self.provider_names()}
         plan = build_plan(desired.models, state, snapshot, project=self.project, providers=self.provider_infos(),
@@ -361,7 +367,11 @@ class Workspace:
         if prune or destroy is not None:
             plan = self._with_deletes(plan, desired, state, snapshot, destroy)
         if target:
-            plan = restrict_plan(plan, target)
+            ups = {d.name: d.upstream for d in desired.models}
+            closed = set(target)
+            while more := {u for n in closed if (u := ups.get(n)) and u not in closed}:
+                closed |= more  # a chained model's upstream is what it depends on
+            plan = restrict_plan(plan, frozenset(closed))
         if not offline:
             plan = self._provider_estimates(plan, state)
         plan = plan.model_copy(update={"config_digest": self.config_digest})

@@ -6,7 +6,9 @@ stays an int), `${env.NAME}` the one its text has as a YAML 1.2 core scalar (`42
 float, `true`/`false` a bool, anything else a string), so `seed: ${env.SEED}` works. The loader turns
 such a value back into its text where the field wants a string (`suffix: ${env.BUILD}` with BUILD=42).
 A reference inside a longer string is always text. `$${` writes a literal `${`. Keys are never
-interpolated. `vars` values may use `${env...}` but not other vars, so there is no evaluation order
+interpolated. `${models.NAME.fine_tuned_model}` (a chain: continue training from another declared
+model) is kept as written, only as a model's whole `base_model`; the loader checks what it names
+and the engine resolves it once the upstream job succeeded. `vars` values may use `${env...}` but not other vars, so there is no evaluation order
 to get wrong and no cycle to detect. `overrides` (`ftops --var KEY=VALUE`) replace declared `vars`
 and are typed like env values.
 """
@@ -23,11 +25,21 @@ from ftops.diagnostics import Diagnostic, SourceRange, did_you_mean, error
 from .source import NodePosition, Path_
 
 _REF = re.compile(r"\$\$\{|\$\{([^}]*)\}")
+_MODEL_REF = re.compile(r"^models\.([A-Za-z0-9][A-Za-z0-9_.-]*?)\.fine_tuned_model$")
 _INNER = re.compile(r"^(vars|env)\.([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$", re.DOTALL)
 # YAML 1.2 core schema (not 1.1: `yes`, `0o17`, `1_000` and `1:30` stay strings); no .inf/.nan.
 _INT = re.compile(r"[-+]?[0-9]+")
 _FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
 _BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
+
+
+def chain_upstream(value: object) -> str | None:
+    """The model a `base_model: ${models.NAME.fine_tuned_model}` continues from, else None."""
+    if not isinstance(value, str):
+        return None
+    whole = _REF.fullmatch(value.strip())
+    m = _MODEL_REF.match(whole.group(1).strip()) if whole and whole.group(1) is not None else None
+    return m.group(1) if m else None
 
 
 def typed_scalar(text: str) -> Any:
@@ -67,11 +79,19 @@ class _Interpolator:
         return pos.value if pos else None
 
     def _resolve(self, inner: str, path: Path_, allow_vars: bool) -> tuple[bool, Any]:
+        if _MODEL_REF.match(inner.strip()):
+            self.diagnostics.append(error(
+                "config.bad_interpolation", f"`${{{inner}}}` can only be a model's whole `base_model`",
+                "A reference to another model's fine-tuned model continues training from it (a chain); it "
+                "is known only after that model's job succeeded, so it cannot be part of another value.",
+                range=self._where(path), hint=f"write `base_model: ${{{inner.strip()}}}`"))
+            return False, None
         m = _INNER.match(inner.strip())
         if not m:
             self.diagnostics.append(error(
                 "config.bad_interpolation", f"unsupported interpolation `${{{inner}}}`",
-                "Only `${vars.NAME}`, `${env.NAME}` and `${env.NAME:-default}` are supported.",
+                "Only `${vars.NAME}`, `${env.NAME}`, `${env.NAME:-default}` and (as a `base_model`) "
+                "`${models.NAME.fine_tuned_model}` are supported.",
                 range=self._where(path), hint="write `$${` for a literal `${`"))
             return False, None
         kind, name, default = m.group(1), m.group(2), m.group(3)
@@ -114,6 +134,8 @@ class _Interpolator:
         if "$" not in text:
             return text
         whole = _REF.fullmatch(text)
+        if len(path) == 3 and path[0] == "models" and path[2] == "base_model" and chain_upstream(text):
+            return text  # a chain: resolved by the engine once the upstream job succeeded
         if whole and whole.group(0) != "$${":
             ok, value = self._resolve(whole.group(1), path, allow_vars)
             if ok and whole.group(1).strip().startswith("env."):

@@ -33,7 +33,7 @@ from ftops.diagnostics import (
     warning,
 )
 
-from .interpolate import interpolate
+from .interpolate import chain_upstream, interpolate
 from .models import HYPERPARAMETERS_BY_METHOD, FtopsConfig, ProviderConfig
 from .secrets import find_secret_values, key_variable_names, secret_values
 from .source import NodePosition, Path_, parse_yaml
@@ -717,6 +717,8 @@ def load_config(path: Path, *, environ: Mapping[str, str] | None = None,
                 diags.extend(_check_dataset(root, str(name), which, rel, pos.value if pos else None,
                                             allow_external))
     diags.extend(_check_provider_paths(interp.data, root, positions, allow_external))
+    if config is not None:
+        diags.extend(_check_chains(config, positions))
     diags.sort(key=lambda d: (d.range.line, d.range.column) if d.range else (0, 0))
     diags = [_redact_diagnostic(d, list(secrets)) for d in diags]
     if has_errors(diags) or config is None:
@@ -724,3 +726,78 @@ def load_config(path: Path, *, environ: Mapping[str, str] | None = None,
     return LoadedConfig(path=abs_path, root=root, config=config, source_lines=lines,
                         warnings=[d for d in diags if not d.is_error], positions=positions,
                         display_name=filename)
+
+
+def chain_order(config: FtopsConfig) -> list[str]:
+    """Declared model names, each after the model its `base_model` continues from (then by name).
+    Assumes `_check_chains` passed (no cycle)."""
+    out: list[str] = []
+    seen: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in seen:
+            return
+        seen.add(name)
+        up = chain_upstream(config.models[name].base_model)
+        if up in config.models:
+            visit(up)
+        out.append(name)
+
+    for name in sorted(config.models):
+        visit(name)
+    return out
+
+
+def root_base_model(config: FtopsConfig, name: str) -> str:
+    """The base model at the start of a chain (the model a chained model's family and price come from)."""
+    seen = {name}
+    base = config.models[name].base_model
+    while (up := chain_upstream(base)) in config.models and up not in seen:
+        seen.add(up)
+        base = config.models[up].base_model
+    return base
+
+
+def _check_chains(config: FtopsConfig, positions: Mapping[Path_, NodePosition]) -> list[Diagnostic]:
+    """`base_model: ${models.NAME.fine_tuned_model}`: NAME declared, on the same provider entry, no cycle."""
+    out: list[Diagnostic] = []
+    ups = {n: chain_upstream(m.base_model) for n, m in config.models.items()}
+
+    def where(name: str) -> SourceRange | None:
+        pos = positions.get(("models", name, "base_model"))
+        return pos.value if pos else None
+
+    for name, up in sorted(ups.items()):
+        if up is None:
+            continue
+        if up not in config.models:
+            out.append(error("config.unknown_model_reference", f"models.{name} continues from undeclared model `{up}`",
+                             "`${models.NAME.fine_tuned_model}` must name a model declared in this file.",
+                             range=where(name), hint=did_you_mean(up, list(config.models)) or "declare it first",
+                             address=f"models.{name}"))
+        elif config.provider_of(up)[0] != config.provider_of(name)[0]:
+            out.append(error("config.chain_across_providers",
+                             f"models.{name} continues from models.{up} on another provider",
+                             f"models.{name} is on `{config.provider_of(name)[0]}`, models.{up} on "
+                             f"`{config.provider_of(up)[0]}`; a fine-tuned model can only be trained further "
+                             "where it lives.", range=where(name), hint=f"put both on the same provider entry",
+                             address=f"models.{name}"))
+    reported: set[str] = set()
+    for start in sorted(ups):
+        path: list[str] = [start]
+        nxt = ups.get(start)
+        while nxt is not None and nxt in ups and nxt not in path:
+            path.append(nxt)
+            nxt = ups.get(nxt)
+        if nxt is not None and nxt in path:
+            cycle = path[path.index(nxt):]
+            if not set(cycle) & reported:
+                reported |= set(cycle)
+                first = min(cycle)
+                i = cycle.index(first)
+                ring = cycle[i:] + cycle[:i] + [first]
+                out.append(error("config.chain_cycle", "models continue from each other in a cycle",
+                                 "cycle (each continues from the next): " + " → ".join(f"models.{n}" for n in ring) + "; none of them can start.",
+                                 range=where(first), hint="make one of them start from a base model",
+                                 address=f"models.{first}"))
+    return out

@@ -97,6 +97,7 @@ class Executor:
         self.rng = rng or random.Random()
         self.locate = locate  # (model name, config keys) -> where ftops.yaml declares it
         self.created: list[str] = []
+        self.waiting: list[str] = []  # chained models not created: their upstream's job has not succeeded
         self.uploaded: list[str] = []
         self.cancelled: list[str] = []
         self.paid_twice: list[tuple[str, str, str]] = []  # (model, duplicate job, kept job)
@@ -130,7 +131,9 @@ class Executor:
                 self._check_stop()
                 self._upload(f)
         for c in plan.models:
-            if c.action.creates_job:
+            if c.action.creates_job and c.waits_for:
+                self.waiting.append(c.name)  # its base model is the upstream's, known once that job succeeded
+            elif c.action.creates_job:
                 self._check_stop()
                 self._create(c)
         for k in plan.cancels:

@@ -6,12 +6,14 @@ their sha256-keyed cache) but never the network; a warm run reads no dataset byt
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ftops.config import LoadedConfig
+from ftops.config.interpolate import chain_upstream
+from ftops.config.loader import chain_order, root_base_model
 from ftops.datasets import (
     DatasetReport,
     HashCache,
@@ -24,8 +26,10 @@ from ftops.datasets.convert import ConversionError
 from ftops.diagnostics import Diagnostic, FtopsError, SourceRange, error, warning
 from ftops.engine.fingerprint import derived_seed, file_placeholder, fingerprint
 from ftops.engine.hooks import Hooks
-from ftops.engine.model import CostInfo, DatasetRef, DesiredModel
-from ftops.providers import ModelSpec, Problem, Provider
+from ftops.engine.model import KNOWN_AFTER_APPLY, CostInfo, DatasetRef, DesiredModel, RemoteSnapshot
+from ftops.engine.plan import record_state
+from ftops.providers import JobState, ModelSpec, Problem, Provider
+from ftops.state import State
 
 
 @dataclass
@@ -51,7 +55,7 @@ def model_spec(loaded: LoadedConfig, name: str) -> ModelSpec:
     _pname, pc = cfg.provider_of(name)
     declared_hp = m.hyperparameters.model_dump(exclude_unset=True) if m.hyperparameters is not None else {}
     return ModelSpec(
-        name=name, base_model=m.base_model, method=m.method, hyperparameters=declared_hp,
+        name=name, base_model=root_base_model(cfg, name), method=m.method, hyperparameters=declared_hp,
         options={**pc.options, **m.options}, options_from_model=frozenset(m.options), suffix=m.suffix,
         seed=m.seed, seed_declared=m.seed is not None, metadata=dict(m.metadata),
         integrations=[i.model_dump(exclude_none=True, mode="json") for i in m.integrations],
@@ -86,9 +90,30 @@ def _problem_diagnostic(loaded: LoadedConfig, name: str, pname: str, p: Problem)
                 range=rng, hint=p.hint, address=f"models.{name}")
 
 
+def upstream_outputs(state: State, snapshot: RemoteSnapshot | None) -> Callable[[DesiredModel], str | None]:
+    """For chains: the fine-tuned model of an upstream's desired fingerprint, once its job succeeded
+    (the provider's word when refreshed, else the state's); None until then."""
+    def find(u: DesiredModel) -> str | None:
+        if snapshot is not None:
+            ok = [j for j in snapshot.of(u.provider).jobs
+                  if j.group == u.group and j.state is JobState.SUCCEEDED and j.fine_tuned_model]
+            best = max(ok, key=lambda j: (j.attempt or 1, j.created_at or 0, j.id)) if ok else None
+            return best.fine_tuned_model if best else None
+        rec = state.models.get(u.name)
+        if rec is not None and rec.fingerprint == u.fingerprint and rec.provider == u.provider and rec.job \
+                and record_state(rec.job) is JobState.SUCCEEDED:
+            return rec.job.fine_tuned_model
+        return None
+    return find
+
+
 def build_desired(loaded: LoadedConfig, providers: Mapping[str, Provider], *, cache_dir: Path,
-                  hash_cache: HashCache, hooks: Hooks | None = None) -> DesiredSet:
+                  hash_cache: HashCache, hooks: Hooks | None = None,
+                  upstream_model: Callable[[DesiredModel], str | None] | None = None) -> DesiredSet:
     """Resolve every declared model through its provider: validate, translate, fingerprint, price.
+
+    A chained model (`base_model: ${models.U.fine_tuned_model}`) comes after U: its base model is
+    `upstream_model(U)` when known, else "known after apply" and its fingerprint includes U's.
 
     Provider problems stop here (with file:line), before any dataset is read or request sent.
     `hooks.dataset_progress` follows the hashing and checking of each dataset read.
@@ -151,18 +176,20 @@ def build_desired(loaded: LoadedConfig, providers: Mapping[str, Provider], *, ca
         return ref.model_copy(update={"sha256": conv.sha256, "bytes": conv.bytes, "converted_to": conv.target,
                                       "source_sha256": ref.sha256, "source_bytes": ref.bytes})
 
-    for name in sorted(cfg.models):
+    done: dict[str, DesiredModel] = {}
+    for name in chain_order(cfg):
         m = cfg.models[name]
         pname, pc = cfg.provider_of(name)
         prov = providers[pname]
         caps = prov.capabilities
         method = m.method
-        train_ref, train_report = dataset(name, "training_file", m.training_file, method, m.base_model,
-                                          prov)
+        base = root_base_model(cfg, name)  # a chain's family: datasets, tokens and prices
+        up = chain_upstream(m.base_model)
+        up_model = upstream_model(done[up]) if up and upstream_model is not None else None
+        train_ref, train_report = dataset(name, "training_file", m.training_file, method, base, prov)
         val_ref = None
         if m.validation_file:
-            val_ref, val_report = dataset(name, "validation_file", m.validation_file, method, m.base_model,
-                                          prov)
+            val_ref, val_report = dataset(name, "validation_file", m.validation_file, method, base, prov)
             pair = (train_ref.sha256, val_ref.sha256)
             if pair not in checked_pairs:  # a pair shared by several models is reported once
                 checked_pairs.add(pair)
@@ -176,12 +203,16 @@ def build_desired(loaded: LoadedConfig, providers: Mapping[str, Provider], *, ca
         seed_name = getattr(m, "moved_from", None) or name
         seed = m.seed if m.seed is not None else (derived_seed(project, seed_name) if caps.seed else None)
         spec = spec.model_copy(update={"seed": seed})
+        if up:
+            spec = spec.model_copy(update={"base_model": up_model or KNOWN_AFTER_APPLY})
         body = prov.translate(spec, training=file_placeholder(train_ref.sha256),
                               validation=file_placeholder(val_ref.sha256) if val_ref else None)
-        fp = fingerprint(prov.fingerprint_material(body))
+        material = prov.fingerprint_material(body)
+        # Until the upstream's fine-tuned model exists, the upstream's fingerprint stands in for it.
+        fp = fingerprint({**material, "after": done[up].fingerprint} if up and not up_model else material)
         hp = m.hyperparameters.normalized() if m.hyperparameters is not None else {}
         attributes: dict[str, Any] = {
-            "base_model": m.base_model,
+            "base_model": (up_model or f"{KNOWN_AFTER_APPLY} models.{up}.fine_tuned_model") if up else m.base_model,
             "training_file": file_placeholder(train_ref.sha256),
             "validation_file": file_placeholder(val_ref.sha256) if val_ref else None,
             "method": method,
@@ -203,12 +234,12 @@ def build_desired(loaded: LoadedConfig, providers: Mapping[str, Provider], *, ca
         requested_epochs = hp.get("n_epochs", "auto")
         n_epochs = resolve_n_epochs(train_ref.examples, requested_epochs)
         trained = train_ref.tokens_per_epoch * n_epochs
-        cost = _price(caps, m.base_model, method, trained, n_epochs, dict(cfg.pricing), train_ref.approximate)
+        cost = _price(caps, base, method, trained, n_epochs, dict(cfg.pricing), train_ref.approximate)
         rng = loaded.range_of("models", name)
         lifecycle = getattr(m, "lifecycle", None)
         group = prov.group_key(project, name, fp)
         dep = dict(m.deployment) if m.deployment is not None else None
-        result.models.append(DesiredModel(
+        result.models.append(done.setdefault(name, DesiredModel(
             name=name, provider=pname, provider_type=pc.provider_type, fingerprint=fp,
             group=prov.group_key(project, name, fp), seed=seed, seed_declared=m.seed is not None,
             attributes=attributes, body=body,
@@ -218,7 +249,9 @@ def build_desired(loaded: LoadedConfig, providers: Mapping[str, Provider], *, ca
             training=train_ref, validation=val_ref, cost=cost, source=str(rng) if rng else "",
             deployment=dep, deployment_key=prov.deployment_key(group) if dep is not None else "",
             deployment_cost_per_hour=prov.deployment_cost_per_hour(dep) if dep is not None else None,
-        ))
+            upstream=up, upstream_ready=bool(up_model) or not up,
+        )))
+    result.models.sort(key=lambda d: d.name)
     hash_cache.save()
     return result
 

@@ -47,6 +47,10 @@ class CostInfo(_Frozen):
     note: str = ""
 
 
+#: A chained model's base model before its upstream's job succeeded (Terraform's "known after apply").
+KNOWN_AFTER_APPLY = "(known after apply)"
+
+
 class DesiredModel(_Frozen):
     """One declared model, resolved: seeds picked, datasets hashed, body and fingerprint computed."""
 
@@ -69,6 +73,8 @@ class DesiredModel(_Frozen):
     deployment: dict[str, Any] | None = None  # the declared `deployment:` block (the provider's fields)
     deployment_key: str = ""  # the provider's identity for this fingerprint's deployment
     deployment_cost_per_hour: float | None = None
+    upstream: str | None = None  # a chain: the declared model whose fine-tuned model is the base model
+    upstream_ready: bool = True  # False until the upstream's job succeeded (base model known after apply)
 
     @property
     def address(self) -> str:
@@ -189,6 +195,7 @@ class ModelChange(_Frozen):
     prevent_destroy: bool = False
     deadlines: list[Deadline] = Field(default_factory=list)
     """Announced ends that concern this model (base model retirement, the provider's last day for jobs)."""
+    waits_for: str | None = None  # a chain: the job is created only once this upstream model's job has its model
 
     @property
     def address(self) -> str:

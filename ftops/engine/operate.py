@@ -20,8 +20,17 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from ftops.diagnostics import FtopsError, error
+from ftops.engine.model import DesiredModel
 from ftops.engine.plan import record_state
-from ftops.providers import JobCheckpoint, JobEvent, JobState, Provider, ProviderError, RemoteJob
+from ftops.providers import (
+    JobCheckpoint,
+    JobEvent,
+    JobState,
+    Provider,
+    ProviderError,
+    RemoteFile,
+    RemoteJob,
+)
 from ftops.state import JobRecord, ModelRecord, State
 
 #: Events read per job for `status`: enough to find the latest metrics event on a busy job.
@@ -211,3 +220,103 @@ def refresh_history(state: State, jobs: Mapping[str, RemoteJob]) -> bool:
                 else:
                     rec.history[i - (1 if rec.job else 0)] = new
     return changed
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal, with `2` and `2.0` the same (providers report numbers in their own types)."""
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool) \
+            and not isinstance(b, bool):
+        return float(a) == float(b)
+    return bool(a == b)
+
+
+def import_differences(d: DesiredModel, job: RemoteJob, files: list[RemoteFile]) -> tuple[list[str], list[str]]:
+    """How a job made outside ftops differs from a declared model, through the provider-neutral job
+    fields (base model, files by content hash or size, method, the hyperparameters and seed the
+    provider reports, suffix in the fine-tuned model id). Returns (differences, notes); a field the
+    provider does not report is not compared (a note says so where it matters)."""
+    diffs: list[str] = []
+    notes: list[str] = []
+    a = d.attributes
+    if job.model and job.model != a.get("base_model"):
+        diffs.append(f"base_model: the job trains {job.model!r}, the declaration says {a.get('base_model')!r}")
+    by_id = {f.id: f for f in files}
+    for which, ref, fid in (("training_file", d.training, job.training_file),
+                            ("validation_file", d.validation, job.validation_file)):
+        if ref is None and fid:
+            diffs.append(f"{which}: the job has {fid}, the declaration has none")
+            continue
+        if ref is None:
+            continue
+        if not fid:
+            diffs.append(f"{which}: the declaration has {ref.path}, the job has none")
+            continue
+        f = by_id.get(fid)
+        if f is None:
+            notes.append(f"{which}: {fid} is no longer listed by the provider; its content was not compared")
+        elif f.sha256 is not None and f.sha256 != ref.sha256:
+            diffs.append(f"{which}: {fid} has sha256 {f.sha256[:12]}…, {ref.path} has {ref.sha256[:12]}…")
+        elif f.bytes is not None and f.bytes != ref.bytes:
+            diffs.append(f"{which}: {fid} has {f.bytes} bytes, {ref.path} has {ref.bytes}")
+        elif f.sha256 is None:
+            notes.append(f"{which}: {fid} matches {ref.path} by size ({f.bytes} bytes); the provider reports no "
+                         "content hash")
+    method = job.method or {}
+    mtype = method.get("type")
+    if mtype and mtype != a.get("method"):
+        diffs.append(f"method: the job is {mtype!r}, the declaration says {a.get('method')!r}")
+    reported: dict[str, Any] = dict(job.hyperparameters or {})
+    inner = method.get(mtype) if isinstance(mtype, str) else None
+    if isinstance(inner, dict) and isinstance(inner.get("hyperparameters"), dict):
+        reported.update(inner["hyperparameters"])
+    for k, v in sorted((a.get("hyperparameters") or {}).items()):
+        if v is None or v == "auto" or k not in reported:
+            continue
+        if not _same(reported[k], v):
+            diffs.append(f"hyperparameters.{k}: the job used {reported[k]!r}, the declaration says {v!r}")
+    if job.seed is not None and d.seed is not None and job.seed != d.seed:
+        hint = "" if d.seed_declared else f" (derived; declare `seed: {job.seed}` to adopt this job)"
+        diffs.append(f"seed: the job used {job.seed}, the declaration gives {d.seed}{hint}")
+    suffix = a.get("suffix")
+    if suffix and job.fine_tuned_model and str(suffix) not in job.fine_tuned_model:
+        diffs.append(f"suffix: {job.fine_tuned_model!r} does not carry the declared suffix {suffix!r}")
+    return diffs, notes
+
+
+def import_job(state: State, d: DesiredModel, provider: Provider, job_id: str) -> tuple[JobRecord, list[str]]:
+    """Adopt job `job_id` (made outside ftops) as declared model `d`: checked, then recorded in `state`
+    (in memory; the caller saves under the lock). Never creates anything. Refused with a diagnostic
+    naming every difference. Returns the job record and notes on what could not be compared."""
+    rec = state.models.get(d.name)
+    addr = f"models.{d.name}"
+    if rec is not None and rec.job is not None and rec.job.job_id == job_id:
+        return rec.job, ["already recorded: nothing to do"]
+    if rec is not None and rec.job is not None and not record_state(rec.job).dead:
+        raise FtopsError(error("import.model_has_job", f"{d.name} already has job {rec.job.job_id}",
+                               "importing would forget a job ftops manages; nothing was recorded.",
+                               hint=f"`ftops cancel {d.name}` or `ftops state rm {d.name}` first", address=addr))
+    job = call(provider, "read jobs", lambda: provider.get_job(job_id))
+    if job.group is not None and job.group != d.group:
+        raise FtopsError(error("import.foreign_identity", f"job {job_id} already carries an ftops identity",
+                               "it belongs to another model, fingerprint or project; nothing was recorded.",
+                               hint="`ftops plan` adopts ftops's own jobs by itself", address=addr))
+    if job.state.dead:
+        raise FtopsError(error("import.job_dead", f"job {job_id} is {job.status}",
+                               "a failed or cancelled job has nothing to adopt; nothing was recorded.",
+                               hint="`ftops apply` trains the model", address=addr))
+    files = call(provider, "list files", provider.list_files) if (job.training_file or job.validation_file) else []
+    diffs, notes = import_differences(d, job, files)
+    if diffs:
+        raise FtopsError(error("import.mismatch", f"job {job_id} does not match {addr}",
+                               "; ".join(diffs) + ". Nothing was recorded.",
+                               hint="edit the declaration to match the job, or let `ftops apply` train it",
+                               address=addr))
+    attempt = (rec.attempt + 1) if rec is not None and rec.job is not None else 1
+    new = JobRecord(job_id=job.id, fingerprint=d.fingerprint, status=job.status, state=job.state.value,
+                    attempt=attempt, fine_tuned_model=job.fine_tuned_model, trained_tokens=job.trained_tokens,
+                    created_at=job.created_at, finished_at=job.finished_at)
+    history = ([rec.job] + rec.history) if rec is not None and rec.job is not None else (rec.history if rec else [])
+    state.models[d.name] = ModelRecord(name=d.name, provider=d.provider, fingerprint=d.fingerprint, group=d.group,
+                                       attempt=attempt, seed=d.seed, spec=dict(d.attributes), job=new,
+                                       history=history, prevent_destroy=d.prevent_destroy)
+    return new, notes

@@ -98,6 +98,25 @@ def choose_live(jobs: list[RemoteJob]) -> RemoteJob:
     return min((j for j in jobs if (j.attempt or 1) == top), key=lambda j: (j.created_at or 0, j.id))
 
 
+def upstream_first(desired: list[DesiredModel]) -> list[DesiredModel]:
+    """By name, except that a chained model comes after the model it continues from (the work's order)."""
+    by_name = {d.name: d for d in desired}
+    out: list[DesiredModel] = []
+    seen: set[str] = set()
+
+    def visit(d: DesiredModel) -> None:
+        if d.name in seen:
+            return
+        seen.add(d.name)
+        if d.upstream in by_name:
+            visit(by_name[d.upstream])
+        out.append(d)
+
+    for d in sorted(desired, key=lambda m: m.name):
+        visit(d)
+    return out
+
+
 def record_state(job: JobRecord) -> JobState:
     """A recorded job's lifecycle word (older state files lack it: unknown, which counts as live)."""
     try:
@@ -161,7 +180,7 @@ def build_plan(
     changes: list[ModelChange] = []
     cancels: list[CancelChange] = []
     drift: list[Drift] = []
-    for d in sorted(desired, key=lambda m: m.name):
+    for d in upstream_first(desired):
         models_listed = snapshot.of(d.provider).fine_tuned_models if snapshot is not None else None
         change, extra = _plan_model(d, state, jobs_by_model.get(d.name, []), snapshot is None,
                                     d.name in replace, job_provider, models_listed)
@@ -258,6 +277,7 @@ def _plan_model(d: DesiredModel, state: State, remote: list[RemoteJob], offline:
         name=d.name, provider=d.provider, fingerprint=d.fingerprint, group=d.group, seed=d.seed,
         attributes=d.attributes, body=d.body, datasets=[ds.sha256 for ds in d.datasets], cost=d.cost,
         source=d.source, prevent_destroy=d.prevent_destroy,
+        waits_for=None if d.upstream_ready else d.upstream,
     )
     changes = diff_attributes(rec.spec if rec else None, d.attributes)
     # A moved record keeps the identity group its jobs carry (the old name's): same fingerprint, same model.

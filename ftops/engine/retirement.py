@@ -196,7 +196,7 @@ def check_base_models(desired: list[DesiredModel], caps: Mapping[str, Capabiliti
     for d in sorted(desired, key=lambda m: m.name):
         pc = caps.get(d.provider)
         base = str(d.attributes.get("base_model") or "")
-        if pc is None or not base or base in known_tuned:
+        if pc is None or not base or base in known_tuned or d.upstream:
             continue
         title = pc.title or pc.name
         cat = catalogues.get(d.provider)

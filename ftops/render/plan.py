@@ -37,6 +37,8 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         m["before"] = {"fingerprint": m.get("before_fingerprint")} if m.get("before_fingerprint") else None
         m["after"] = m.get("attributes")
         m["action_reason"] = m["reason"]
+        if m.get("waits_for"):  # Terraform's "known after apply"
+            m["after_unknown"] = {"base_model": True}
         if m["action"] == "replace":
             # A replace deletes nothing: the old fine-tuned model stays and stays in history.
             m["replaces"] = {"fingerprint": m.get("before_fingerprint")}
@@ -219,6 +221,9 @@ def plan_text(plan: Plan, style: Style = plain) -> str:
         out.append(style(head, fg=color) if color else head)
         if act in ("create", "replace", "retry") or m["changes"]:
             out.append(f"        reason: {m['reason']}")
+        if m.get("waits_for") and act in ("create", "replace", "retry"):
+            out.append(style(f"        waits for models.{m['waits_for']}: base_model = (known after apply); the job is "
+                             f"created once models.{m['waits_for']}'s job succeeded", fg="cyan"))
         if m.get("status"):
             detail = f"job {m['job_id']}: {m['status']}"
             if m.get("fine_tuned_model"):
