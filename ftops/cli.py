@@ -371,7 +371,11 @@ def validate(c: Ctx, as_json: bool) -> None:
 
 @cli.command()
 @json_option(help="Machine-readable plan.")
-@click.option("--markdown", is_flag=True, help="Markdown, for a pull-request comment.")
+@click.option("--markdown", is_flag=True, help="Markdown, for pull-request comments: one document, or its parts "
+              "one after another when it is too long for one comment (each part starts with its marker).")
+@click.option("--out-dir", "md_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="With --markdown: write the parts (each under GitHub's comment limit) to DIR/plan-1.md, "
+                   "plan-2.md, … instead of printing them; older plan-N.md files there are removed.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0: no changes, 1: error, 2: changes.")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path),
               help="Save the plan to FILE; `ftops apply FILE` applies exactly it.")
@@ -385,12 +389,15 @@ def validate(c: Ctx, as_json: bool) -> None:
 @click.option("--prune", is_flag=True, help="Also plan deleting orphans' jobs and models, older fine-tuned models, "
                                           "unused uploaded files and deployments no declaration wants.")
 @pass_ctx
-def plan(c: Ctx, as_json: bool, markdown: bool, detailed_exitcode: bool, out: Path | None, offline: bool,
-         state_file: Path | None, targets: tuple[str, ...], replaces: tuple[str, ...], prune: bool) -> None:
+def plan(c: Ctx, as_json: bool, markdown: bool, md_dir: Path | None, detailed_exitcode: bool, out: Path | None,
+         offline: bool, state_file: Path | None, targets: tuple[str, ...], replaces: tuple[str, ...],
+         prune: bool) -> None:
     """Show what apply would upload, create or replace, and what it will cost."""
-    from ftops.render import plan_json, plan_markdown, plan_text
+    from ftops.render import plan_json, plan_markdown_parts, plan_text
     from ftops.state import LocalBackend, write_private_file
 
+    if md_dir is not None and not markdown:
+        raise click.UsageError("--out-dir writes the Markdown parts: use it with --markdown")
     ws = c.workspace()
     if state_file is not None:
         ws.__dict__["store"] = LocalBackend(state_file.resolve())  # read-only here: plan never saves
@@ -406,7 +413,13 @@ def plan(c: Ctx, as_json: bool, markdown: bool, detailed_exitcode: bool, out: Pa
         doc["diagnostics"] = [d.to_json() for d in relevant]
         _echo_json(doc)
     elif markdown:
-        click.echo(plan_markdown(res.plan, relevant), nl=False)
+        parts = plan_markdown_parts(res.plan, relevant)
+        if md_dir is None:
+            click.echo("\n".join(parts), nl=False)
+        else:
+            _write_markdown_parts(md_dir, parts)
+            click.echo(f"Wrote the plan as {len(parts)} Markdown part(s) to {md_dir}: "
+                       + ", ".join(f"plan-{i}.md" for i in range(1, len(parts) + 1)) + ".", err=True)
     else:
         print_diagnostics(relevant, color=c.color, base=ws.root, source_lines=ws.loaded.source_lines)
         click.echo(plan_text(res.plan, c.style))
@@ -414,6 +427,22 @@ def plan(c: Ctx, as_json: bool, markdown: bool, detailed_exitcode: bool, out: Pa
         click.echo(f"Saved the plan to {out}; apply it with `ftops apply {out}`.", err=markdown)
     if detailed_exitcode and res.plan.has_changes:
         raise click.exceptions.Exit(2)
+
+
+def _write_markdown_parts(directory: Path, parts: list[str]) -> None:
+    """DIR/plan-1.md … plan-N.md, and no plan-K.md left from a longer plan (the workflow posts each file)."""
+    import re
+
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for old in directory.glob("plan-*.md"):
+            if re.fullmatch(r"plan-[0-9]+\.md", old.name):
+                old.unlink()
+        for i, part in enumerate(parts, 1):
+            (directory / f"plan-{i}.md").write_text(part, encoding="utf-8")
+    except OSError as e:
+        raise FtopsError(error("plan.write_failed", "cannot write the Markdown plan",
+                               f"{directory}: {e.strerror or e}.", hint="check the directory and free space"))
 
 
 def _relevant_warnings(res: Any) -> list[Diagnostic]:

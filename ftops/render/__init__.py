@@ -6,8 +6,10 @@ from ftops.render.plan import (
     money,
     plan_json,
     plan_markdown,
+    plan_markdown_parts,
+    plan_marker,
     plan_text,
     summary_line,
 )
 
-__all__ = ["dumps", "human_bytes", "money", "plan_json", "plan_markdown", "plan_text", "summary_line"]
+__all__ = ["dumps", "human_bytes", "money", "plan_json", "plan_markdown", "plan_markdown_parts", "plan_marker", "plan_text", "summary_line"]

@@ -320,50 +320,194 @@ def _new_attributes(attrs: dict[str, Any]) -> list[str]:
     return out
 
 
-def plan_markdown(plan: Plan, diagnostics: Sequence[Diagnostic] = ()) -> str:
-    """For PR comments: a summary line, every warning, a table, and the attribute diffs in a details block.
+#: GitHub refuses a comment body longer than this many characters.
+COMMENT_LIMIT = 65_536
+#: What one Markdown part may hold: under COMMENT_LIMIT with room for a line the workflow adds (comment.yml
+#: notes a fork plan made without a state snapshot) and for characters GitHub may count twice.
+PART_BUDGET = 60_000
 
-    `diagnostics` are the dataset and configuration warnings the text plan prints before the plan:
-    a reviewer must see them too.
+
+def plan_marker(project: str, part: int = 1, parts: int = 1) -> str:
+    """The hidden first line of a plan comment, by which the comment workflow finds it to update it.
+
+    One part: `<!-- ftops-plan:PROJECT -->`; several: `<!-- ftops-plan:PROJECT part i/n -->`. A workflow
+    matches part i by project and i (the single form is part 1), so a plan that grows or shrinks still
+    updates its comments in place. Project names are slugs (NAME_PATTERN): they cannot close the comment.
+    """
+    return f"<!-- ftops-plan:{project} -->" if parts == 1 else f"<!-- ftops-plan:{project} part {part}/{parts} -->"
+
+
+class _Section:
+    """A run of items with the lines that open and close it, repeated in each part it continues in
+    (a table's header, a code fence), so every part is well-formed Markdown on its own."""
+
+    def __init__(self, head: list[str], items: list[str], tail: list[str], *, collapsed: bool) -> None:
+        self.head = "".join(f"{line}\n" for line in head)
+        self.items = [f"{item}\n" for item in items]
+        self.tail = "".join(f"{line}\n" for line in tail)
+        self.collapsed = collapsed
+
+
+def plan_markdown_parts(plan: Plan, diagnostics: Sequence[Diagnostic] = (), *,
+                        budget: int = PART_BUDGET) -> list[str]:
+    """The plan as one or more Markdown documents for PR comments, each at most `budget` characters.
+
+    Part 1 shows the summary line, the warning banner (anything replaced, cancelled or deleted), every
+    warning (`diagnostics` are the dataset and configuration warnings the text plan prints before the
+    plan: a reviewer must see them too) and the unconfirmed writes; a collapsed `<details>` holds the
+    per-model table, drift, cancels, deletes, deployments, uploads and attribute diffs. When that does
+    not fit, it continues in further parts; each part starts with its own marker (`plan_marker`) and a
+    "part i of n" line.
     """
     doc = _printable_doc(plan_json(plan))
-    out = [f"### ftops plan — {_code(doc['project'])} on {_md(doc['provider'])}", "", f"**{summary_line(doc)}**", ""]
+    title = f"### ftops plan — {_code(doc['project'])} on {_md(doc['provider'])}" + \
+        (" · offline, from state only" if doc["offline"] else "")
+    front, body = _markdown_sections(doc, diagnostics)
+    n_models = len(doc["models"])
+    summary = (f"{n_models} model(s): actions, reasons, costs and attribute changes" if n_models
+               else "Details")
+    widest = len(plan_marker(doc["project"], 99_999, 99_999)) + len("*part 99999 of 99999*") + 4
+    pages = _pack(front + body, budget - len(title) - widest, summary)
+    n = len(pages)
+    out = []
+    for i, page in enumerate(pages, 1):
+        head = f"{plan_marker(doc['project'], i, n)}\n{title}\n"
+        if n > 1:
+            head += f"*part {i} of {n}*\n"
+        out.append(head + "\n" + page.rstrip("\n") + "\n")
+    return out
+
+
+def plan_markdown(plan: Plan, diagnostics: Sequence[Diagnostic] = ()) -> str:
+    """For PR comments: `plan_markdown_parts` as one document, the parts one after another when the plan
+    is too long for one comment (each part begins with its marker)."""
+    return "\n".join(plan_markdown_parts(plan, diagnostics))
+
+
+def _markdown_sections(doc: dict[str, Any], diagnostics: Sequence[Diagnostic]) -> tuple[list[_Section], list[_Section]]:
+    """(what part 1 shows openly, what the collapsed details hold), each as sections of items."""
+    front = [_Section([], [f"**{summary_line(doc)}**"], [""], collapsed=False)]
+    n_replace = sum(m["action"] == "replace" for m in doc["models"])
+    n_cancel, n_delete = len(doc.get("cancels") or []), len(doc.get("deletes") or [])
+    n_deploy_delete = sum(d["action"] == "delete" for d in doc.get("deployments") or [])
+    if n_replace or n_cancel or n_delete or n_deploy_delete:
+        what = [f"{n} {noun}" for n, noun in ((n_replace, "model(s) replaced"), (n_cancel, "job(s) cancelled"),
+                                               (n_delete, "object(s) deleted"),
+                                               (n_deploy_delete, "deployment(s) deleted")) if n]
+        front.append(_Section(["> [!WARNING]"], [
+            f"> This plan has {', '.join(what)}. Cancelling and deleting cannot be undone; replaced models "
+            "stay callable until pruned."], [""], collapsed=False))
     diags = [d.to_json() for d in dict.fromkeys(diagnostics)] + list(doc["warnings"])
     if diags:
-        out += [f"**Warnings ({len(diags)})**", "", *diagnostic_lines_markdown(diags), ""]
+        front.append(_Section([f"**Warnings ({len(diags)})**", ""], diagnostic_lines_markdown(diags), [""],
+                              collapsed=False))
     if doc["intents"]:
-        out += [intents_heading(doc["intents"]), "", *[f"- {line}" for line in intent_lines(doc["intents"])], ""]
-    if doc.get("cancels") or any(m["action"] == "replace" for m in doc["models"]):
-        out += ["> [!WARNING]", "> This plan cancels running jobs or replaces models. Cancelling cannot be undone; "
-                "replaced models stay callable until pruned.", ""]
-    if doc["models"]:
-        out += ["| model | provider | action | reason | status | est. cost |", "|---|---|---|---|---|---|"]
-        for m in doc["models"]:
-            cost = m.get("cost") if m["action"] in ("create", "replace", "retry") else None
-            out.append(f"| {_code(m['name'])} | {_md(m['provider'])} | {m['action']} | {_code(m['reason'])} | "
-                       f"{_md(m.get('status') or '')} | "
-                       f"{money(cost['usd'], cost['approximate']) if cost else ''} |")
-        out.append("")
-    if doc.get("drift"):
-        out += ["**Changed outside ftops**", ""]
-        out += [f"- {_code(x['address'])}: `{x['kind']}` ({_code(x['id'])})" for x in doc["drift"]]
-        out.append("")
-    for k in doc.get("cancels") or []:
-        out.append(f"- **cancel** job {_code(k['job_id'])} of {_code(k['name'])} ({_md(k['status'])}): "
-                   f"{_code(k['reason'])}")
-    if doc.get("cancels"):
-        out.append("")
-    uploads = [f for f in doc["files"] if f["action"] == "upload"]
-    if uploads:
-        out.append("Uploads: " + ", ".join(f"{_code(f['path'])} ({human_bytes(f['bytes'])})" for f in uploads))
-        out.append("")
-    diffs = [m for m in doc["models"] if m["changes"]]
-    if diffs:
-        out += ["<details><summary>Attribute changes</summary>", "", "```diff"]
-        for m in diffs:
-            out.append(f"# {m['address']}")
+        front.append(_Section([intents_heading(doc["intents"]), ""],
+                              [f"- {line}" for line in intent_lines(doc["intents"])], [""], collapsed=False))
+
+    body: list[_Section] = []
+
+    def add(head: list[str], items: list[str], tail: list[str] | None = None) -> None:
+        if items:
+            body.append(_Section(head, items, [""] if tail is None else tail, collapsed=True))
+
+    rows = []
+    for m in doc["models"]:
+        cost = m.get("cost") if m["action"] in ("create", "replace", "retry") else None
+        rows.append(f"| {_code(m['name'])} | {_md(m['provider'])} | {m['action']} | {_code(m['reason'])} | "
+                    f"{_md(m.get('status') or '')} | {money(cost['usd'], cost['approximate']) if cost else ''} |")
+    add(["| model | provider | action | reason | status | est. cost |", "|---|---|---|---|---|---|"], rows)
+    add(["**Changed outside ftops**", ""],
+        [f"- {_code(x['address'])}: `{x['kind']}` ({_code(x['id'])})" for x in doc.get("drift") or []])
+    add(["**Jobs to cancel** (cannot be undone)", ""],
+        [f"- **cancel** job {_code(k['job_id'])} of {_code(k['name'])} ({_md(k['status'])}): {_code(k['reason'])}"
+         for k in doc.get("cancels") or []])
+    add(["**To delete** (`--prune` / `destroy`; cannot be undone)", ""],
+        [f"- **delete** {_md(k['kind'])} {_code(k['id'])}" + (f" of {_code(k['name'])}" if k["name"] else "")
+         + f": {_code(k['reason'])}" for k in doc.get("deletes") or []])
+    add(["**Moves** (state only; nothing is retrained)", ""],
+        [f"- {_code(mv['from_name'])} → {_code(mv['to_name'])}: {_code(mv['reason'])}" for mv in doc.get("moves") or []])
+    add(["**Deployments**", ""],
+        [f"- {_code(d['address'])}: {d['action']} ({_code(d['reason'])})" for d in doc.get("deployments") or []
+         if d["action"] not in ("no-op",)])
+    add(["**Uploads**", ""], [f"- {_code(f['path'])} ({human_bytes(f['bytes'])})" for f in doc["files"]
+                              if f["action"] == "upload"])
+    diffs = []
+    for m in doc["models"]:
+        if m["changes"]:
+            lines = [f"# {m['address']}"]
             for c in m["changes"]:
-                out.append(f"- {c['path']}: {short(c['before'])}")
-                out.append(f"+ {c['path']}: {short(c['after'])}")
-        out += ["```", "", "</details>"]
-    return "\n".join(out).rstrip() + "\n"
+                lines += [f"- {c['path']}: {short(c['before'])}", f"+ {c['path']}: {short(c['after'])}"]
+            diffs.append("\n".join(lines))
+        elif m["action"] == "create" and m.get("attributes"):  # what a new model is built from, as the text plan
+            diffs.append("\n".join([f"# {m['address']} (new)", *_new_attributes(m["attributes"])]))
+    # a fence longer than any run of backticks in the values, so none can close it
+    fence = "`" * max([3] + [len(run) + 1 for d in diffs for run in re.findall(r"`+", d)])
+    add(["**Attribute changes**", "", f"{fence}diff"], diffs, [fence, ""])
+    return front, body
+
+
+def _pack(sections: list[_Section], budget: int, summary: str) -> list[str]:
+    """Fill pages of at most `budget` characters with the sections' items, closing and reopening the
+    details block and the open section at each page break; an item longer than a page is cut."""
+    opened = f"<details><summary>{summary}</summary>\n\n"
+    reopened = f"<details><summary>{summary} (continued)</summary>\n\n"
+    closed = "</details>\n"
+    pages: list[str] = []
+    page: list[str] = []
+    size = 0
+    in_details = False
+
+    def close_cost() -> int:
+        return len(closed) if in_details else 0
+
+    def flush() -> None:
+        nonlocal page, size, in_details
+        if in_details:
+            page.append(closed)
+        pages.append("".join(page))
+        page, size, in_details = [], 0, False
+
+    for sec in sections:
+        open_here = False
+        for item in sec.items:
+            while True:
+                need = len(item) + len(sec.tail)
+                if not open_here:
+                    need += len(sec.head)
+                if sec.collapsed and not in_details:
+                    need += len(reopened if pages else opened) + len(closed)
+                elif not sec.collapsed and in_details:
+                    need += len(closed)
+                else:
+                    need += close_cost()
+                if size + need <= budget or not page:
+                    break
+                page.append(sec.tail if open_here else "")
+                size += len(sec.tail) if open_here else 0
+                open_here = False
+                flush()
+            if sec.collapsed and not in_details:
+                page.append(reopened if pages else opened)
+                size += len(page[-1])
+                in_details = True
+            elif not sec.collapsed and in_details:
+                page.append(closed)
+                size += len(closed)
+                in_details = False
+            if not open_here:
+                page.append(sec.head)
+                size += len(sec.head)
+                open_here = True
+            room = budget - size - len(sec.tail) - close_cost()
+            if len(item) > room:
+                cut = "… (cut: too long for a comment; `ftops plan` shows it whole)\n"
+                item = item[: max(room - len(cut), 0)] + cut
+            page.append(item)
+            size += len(item)
+        if open_here:
+            page.append(sec.tail)
+            size += len(sec.tail)
+    if page or not pages:
+        flush()
+    return pages

@@ -129,7 +129,8 @@ def test_status_output_and_show(project: Project) -> None:
 def test_markdown_plan_for_pull_requests(project: Project) -> None:
     r = project.ftops("plan", "--markdown")
     assert r.code == 0
-    assert r.out.startswith("### ftops plan") and "| `support-bot` | default | create | `create_new_model` |" in r.out
+    assert r.out.startswith("<!-- ftops-plan:quickstart -->\n### ftops plan")
+    assert "| `support-bot` | default | create | `create_new_model` |" in r.out
 
 
 def test_init_creates_a_project_that_plans_and_applies(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]

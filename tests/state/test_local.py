@@ -87,6 +87,78 @@ def test_unlock_leaves_state_json_whole(tmp_path: Path) -> None:
     assert store.journal_path.read_bytes() == b""
 
 
+def _saves_like_an_apply(tmp_path: Path, n: int) -> tuple[list[int], int]:
+    """n records saved one by one (an intent, then the job), as apply does; the journal growth per save
+    and how many times state.json was rewritten after the first save."""
+    from ftops.state import Intent, JobRecord
+
+    store = LocalBackend.for_project(tmp_path / f"p{n}")
+    s = store.save(State())
+    snapshots = {store.path.stat().st_ino}
+    growth = []
+    for i in range(n):
+        name = f"m{i:04d}"
+        s.intents.append(Intent(kind="create_job", key=name, model=name, started_at=1.0))
+        s.touch()
+        s = store.save(s)
+        s.intents.clear()
+        s.models[name] = _model(name)
+        s.models[name].job = JobRecord(job_id=f"ftjob-{i:04d}", fingerprint="f" * 64, status="queued")
+        s.touch_model(name)
+        before = store.journal_path.stat().st_size
+        s = store.save(s)
+        growth.append(store.journal_path.stat().st_size - before)
+        snapshots.add(store.path.stat().st_ino)
+    assert LocalBackend.for_project(tmp_path / f"p{n}").load().models == s.models
+    store.close()
+    return growth, len(snapshots) - 1
+
+
+def test_recording_an_action_costs_the_same_at_100_and_1000_records(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a save writes does not depend on how many records the state holds, and an apply of 1,000
+    models rewrites state.json only when its lock is released (not in between)."""
+    monkeypatch.delenv("FTOPS_STATE_VERIFY_TOUCH", raising=False)  # its full reload per save is O(n)
+    small, rewrites_small = _saves_like_an_apply(tmp_path, 100)
+    large, rewrites_large = _saves_like_an_apply(tmp_path, 1000)
+    assert (rewrites_small, rewrites_large) == (0, 0)
+    # the same record, a serial with a digit or two more: not the 1,000 records of the document
+    assert max(large) - max(small) <= 4 and max(large) < 1000
+
+
+def test_a_journal_past_its_limit_is_folded_into_the_snapshot(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import ftops.state.backends.local as local
+
+    monkeypatch.setattr(local, "JOURNAL_MIN_BYTES", 4096)
+    _growth, rewrites = _saves_like_an_apply(tmp_path, 200)
+    # the limit grows with the snapshot (4x): a few compactions, not one per save
+    assert 1 <= rewrites <= 6
+
+
+def test_a_write_by_someone_else_makes_the_next_save_a_full_one(tmp_path: Path) -> None:
+    store = LocalBackend.for_project(tmp_path)
+    s = store.save(State())
+    s.models["a"] = _model("a")
+    s.touch_model("a")
+    s = store.save(s)
+    other = LocalBackend.for_project(tmp_path)
+    o = other.load()
+    o.models["b"] = _model("b")
+    o.touch_model("b")
+    other.save(o)  # the other process's first save: a compaction
+    s.models["c"] = _model("c")
+    s.touch_model("c")
+    with pytest.raises(FtopsError) as e:  # based on an old serial: refused, never merged
+        store.save(s)
+    assert e.value.diagnostics[0].code == "state.conflict"
+    s = store.load()
+    s.models["c"] = _model("c")
+    s.touch_model("c")
+    s = store.save(s)
+    assert sorted(LocalBackend.for_project(tmp_path).load().models) == ["a", "b", "c"]
+
+
 def test_an_untouched_mutation_is_caught_in_tests(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FTOPS_STATE_VERIFY_TOUCH", "1")
     store = LocalBackend.for_project(tmp_path)
