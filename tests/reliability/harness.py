@@ -250,7 +250,7 @@ class TrialResult:
 
 
 def kill_trial(workdir: Path, seed: int, *, models: int = 3, max_crashes: int = 2, latency_ms: int = 20,
-               max_requests: int = 11, provider: str = "openai") -> TrialResult:
+               max_requests: int = 24, provider: str = "openai") -> TrialResult:
     """One seeded trial: start apply, SIGKILL it at a random request (1..max_crashes times), then
     re-run apply to completion and read the remote truth. Asserts nothing; the caller does."""
     import random

@@ -38,3 +38,6 @@ def test_kill9_figures() -> None:
     print("\nkill -9 trials:", summarize(_results))
     mid = [p for t in _results for p in t.kill_points if p not in ((0, 0), (2, 3))]
     assert len(mid) >= len(_results) // 3, "too few kills landed mid-apply; adjust latency/delays"
+    # Some kills must land once jobs exist (during or after job creation), not only around uploads.
+    assert any(jobs > 0 for t in _results for _uploads, jobs in t.kill_points), \
+        "no kill landed after a job was created; raise max_requests in harness.kill_trial"
