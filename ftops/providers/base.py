@@ -98,6 +98,21 @@ def short_hash(*parts: str, chars: int = 10) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:chars]
 
 
+def unix_seconds(value: Any) -> int:
+    """A provider's timestamp (RFC 3339 string, datetime or unix number) as unix seconds; 0 when absent
+    or unreadable. The interface speaks unix seconds whatever the provider sends."""
+    if isinstance(value, datetime.datetime):
+        return int(value.timestamp())
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, str) and value:
+        try:
+            return int(datetime.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
+        except ValueError:
+            return 0
+    return 0
+
+
 def project_key(project: str) -> str:
     """4 hex characters naming a project inside tags, ids and labels (a list filters by its prefix)."""
     return short_hash("ftops-project", project, chars=4)

@@ -20,7 +20,6 @@ boto3 is an optional dependency (`pip install 'ftops[aws]'`), imported when the 
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import io
 import random
@@ -48,6 +47,7 @@ from ftops.providers.base import (
     hashed_group,
     project_key,
     short_hash,
+    unix_seconds,
 )
 from ftops.providers.errors import (
     APIStatusError,
@@ -130,15 +130,6 @@ def _slug(text: str, limit: int) -> str:
     return re.sub(r"-+", "-", re.sub(r"[^A-Za-z0-9]", "-", text)).strip("-")[:limit].strip("-") or "m"
 
 
-def _epoch(value: Any) -> int:
-    if isinstance(value, datetime.datetime):
-        return int(value.timestamp())
-    if isinstance(value, str) and value:
-        try:
-            return int(datetime.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
-        except ValueError:
-            return 0
-    return 0
 
 
 class _Raw(io.BytesIO):
@@ -392,7 +383,7 @@ class BedrockProvider(Provider):
                 key = str(o.get("Key") or "")
                 m = _SHA_KEY.search(key)
                 out.append(RemoteFile(id=f"s3://{self._bucket}/{key}", filename=key, bytes=o.get("Size"),
-                                      purpose="fine-tune", status="processed", created_at=_epoch(o.get("LastModified")),
+                                      purpose="fine-tune", status="processed", created_at=unix_seconds(o.get("LastModified")),
                                       sha256=m.group(1) if m else None))
             if not page.get("IsTruncated"):
                 return out
@@ -442,8 +433,8 @@ class BedrockProvider(Provider):
             model=str(obj.get("baseModelArn") or "").rsplit("/", 1)[-1],
             fine_tuned_model=model if state is JobState.SUCCEEDED else None,
             training_file=tdc.get("s3Uri"), validation_file=vals[0].get("s3Uri") if vals else None,
-            created_at=_epoch(obj.get("creationTime")),
-            finished_at=_epoch(obj.get("endTime")) if state.terminal and obj.get("endTime") else None,
+            created_at=unix_seconds(obj.get("creationTime")),
+            finished_at=unix_seconds(obj.get("endTime")) if state.terminal and obj.get("endTime") else None,
             error=JobError(code="failed", message=str(obj.get("failureMessage") or "the job failed"))
             if state is JobState.FAILED else None,
             hyperparameters=dict(obj.get("hyperParameters") or {}) or None,

@@ -49,10 +49,10 @@ from ftops.providers.base import (
     remote_filename,
     sha_of_remote_name,
     short_hash,
+    unix_seconds,
 )
 from ftops.providers.errors import BadRequestError, APIStatusError, ConflictError, NotFoundError, ProviderError
 from ftops.providers.http import HttpProvider, _FileSlice
-from ftops.providers.together import _epoch
 
 DEFAULT_BASE_URL = "https://api.fireworks.ai/v1"
 ID_MAX = 63
@@ -310,8 +310,8 @@ class FireworksProvider(HttpProvider):
             id=name, status=status, state=state, model=str(cfg.get("baseModel") or cfg.get("warmStartFrom") or ""),
             fine_tuned_model=out_model if state is JobState.SUCCEEDED and out_model else None,
             training_file=obj.get("dataset"), validation_file=obj.get("evaluationDataset") or None,
-            created_at=_epoch(obj.get("createTime")),
-            finished_at=_epoch(obj.get("completedTime") or obj.get("updateTime")) if state.terminal else None,
+            created_at=unix_seconds(obj.get("createTime")),
+            finished_at=unix_seconds(obj.get("completedTime") or obj.get("updateTime")) if state.terminal else None,
             error=err, group=group, attempt=attempt, method={"type": kind},
             hyperparameters={k: cfg[k] for k in ("epochs", "batchSize", "learningRate", "loraRank") if k in cfg},
         )
@@ -323,7 +323,7 @@ class FireworksProvider(HttpProvider):
         state = str(obj.get("state") or "STATE_UNSPECIFIED")
         count = obj.get("exampleCount")
         return RemoteFile(id=obj["name"], filename=display, bytes=None, purpose="fine-tune", status=state,
-                          created_at=_epoch(obj.get("createTime")), sha256=sha_of_remote_name(display),
+                          created_at=unix_seconds(obj.get("createTime")), sha256=sha_of_remote_name(display),
                           usable=state == "READY" and str(count or "1") != "0")
 
     # ----------------------------------------------------------------- files (datasets)
@@ -439,7 +439,7 @@ class FireworksProvider(HttpProvider):
 
     def list_models(self) -> list[RemoteModel]:
         path = f"{self._acct}/models"
-        return [RemoteModel(id=o["name"], created=_epoch(o.get("createTime")) or None, owned_by=self.account_id)
+        return [RemoteModel(id=o["name"], created=unix_seconds(o.get("createTime")) or None, owned_by=self.account_id)
                 for o in self._pages(path, "models") if isinstance(o, dict) and isinstance(o.get("name"), str)]
 
     def delete_model(self, model_id: str) -> None:

@@ -14,7 +14,6 @@ on Together, else the published price table below (exact model ids only).
 from __future__ import annotations
 
 import copy
-import datetime
 import hashlib
 import re
 from collections.abc import Mapping
@@ -43,6 +42,7 @@ from ftops.providers.base import (
     remote_filename,
     sha_of_remote_name,
     short_hash,
+    unix_seconds,
 )
 from ftops.providers.errors import APIStatusError, ProviderError
 from ftops.providers.http import HttpProvider, _FileSlice
@@ -149,16 +149,6 @@ _STATES = {
 }
 
 
-def _epoch(value: Any) -> int:
-    """Together sends RFC 3339 date-times; the interface speaks unix seconds."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return int(value)
-    if isinstance(value, str) and value:
-        try:
-            return int(datetime.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
-        except ValueError:
-            return 0
-    return 0
 
 
 
@@ -282,8 +272,8 @@ class TogetherProvider(HttpProvider):
             training_file=obj.get("training_file"), validation_file=obj.get("validation_file") or None,
             seed=seed if isinstance(seed, int) else None,
             trained_tokens=obj.get("token_count") if isinstance(obj.get("token_count"), int) else None,
-            created_at=_epoch(obj.get("created_at")),
-            finished_at=_epoch(obj.get("updated_at")) if self.job_state(status).terminal else None,
+            created_at=unix_seconds(obj.get("created_at")),
+            finished_at=unix_seconds(obj.get("updated_at")) if self.job_state(status).terminal else None,
             error=err, group=group, attempt=attempt,
             hyperparameters={k: obj[k] for k in ("n_epochs", "batch_size", "learning_rate") if k in obj},
         )
@@ -294,7 +284,7 @@ class TogetherProvider(HttpProvider):
         name = str(obj.get("filename") or "")
         return RemoteFile(id=obj["id"], filename=name, bytes=obj.get("bytes"), purpose=str(obj.get("purpose") or ""),
                           status="processed" if obj.get("Processed") else "uploaded",
-                          created_at=_epoch(obj.get("created_at")), sha256=sha_of_remote_name(name))
+                          created_at=unix_seconds(obj.get("created_at")), sha256=sha_of_remote_name(name))
 
     def _data(self, body: Any, method: str, path: str) -> list[Any]:
         data = body.get("data") if isinstance(body, dict) else body
@@ -374,7 +364,7 @@ class TogetherProvider(HttpProvider):
         out: list[JobEvent] = []
         for i, e in enumerate(self._data(self._request_json("GET", path), "GET", path)):
             if isinstance(e, dict):
-                out.append(JobEvent(id=str(e.get("id") or f"{job_id}-event-{i}"), created_at=_epoch(e.get("created_at")),
+                out.append(JobEvent(id=str(e.get("id") or f"{job_id}-event-{i}"), created_at=unix_seconds(e.get("created_at")),
                                     level=str(e.get("level") or "info"), message=str(e.get("message") or ""),
                                     type=e.get("type") if isinstance(e.get("type"), str) else None))
         out.sort(key=lambda e: (e.created_at, e.id), reverse=True)
@@ -387,7 +377,7 @@ class TogetherProvider(HttpProvider):
             if isinstance(c, dict):
                 step = c.get("step")
                 out.append(JobCheckpoint(
-                    id=str(c.get("name") or f"{job_id}:{step}"), created_at=_epoch(c.get("timestamp")),
+                    id=str(c.get("name") or f"{job_id}:{step}"), created_at=unix_seconds(c.get("timestamp")),
                     fine_tuned_model_checkpoint=str(c.get("name") or c.get("path") or ""),
                     fine_tuning_job_id=job_id, step_number=int(step) if isinstance(step, int) else i + 1))
         return out

@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import re
 from collections.abc import Mapping
@@ -40,6 +39,7 @@ from ftops.providers.base import (
     hashed_group,
     project_key,
     short_hash,
+    unix_seconds,
 )
 from ftops.providers.errors import APIStatusError, MissingAPIKeyError, ProviderError
 from ftops.providers.http import HttpProvider
@@ -100,13 +100,6 @@ def label_value(text: str) -> str:
     return re.sub(r"[^a-z0-9_-]", "-", text.lower())[:63]
 
 
-def _epoch(value: Any) -> int:
-    if isinstance(value, str) and value:
-        try:
-            return int(datetime.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
-        except ValueError:
-            return 0
-    return 0
 
 
 class VertexProvider(HttpProvider):
@@ -217,7 +210,7 @@ class VertexProvider(HttpProvider):
                 size = o.get("size")
                 out.append(RemoteFile(id=f"gs://{self._bucket}/{name}", filename=name,
                                       bytes=int(size) if isinstance(size, (str, int)) else None, purpose="fine-tune",
-                                      status="processed", created_at=_epoch(o.get("timeCreated")),
+                                      status="processed", created_at=unix_seconds(o.get("timeCreated")),
                                       sha256=m.group(1) if m else None))
             if not page.get("nextPageToken"):
                 return out
@@ -236,7 +229,7 @@ class VertexProvider(HttpProvider):
             on_progress(len(data), len(data))
         obj = self._json(resp, "POST", url)
         return RemoteFile(id=f"gs://{self._bucket}/{name}", filename=name, bytes=len(data), purpose="fine-tune",
-                          status="processed", created_at=_epoch(obj.get("timeCreated")), sha256=sha256)
+                          status="processed", created_at=unix_seconds(obj.get("timeCreated")), sha256=sha256)
 
     def delete_file(self, file_id: str) -> None:
         bucket, _, name = file_id.removeprefix("gs://").partition("/")
@@ -258,8 +251,8 @@ class VertexProvider(HttpProvider):
             id=obj["name"], status=state_word, state=state, model=str(obj.get("baseModel") or ""),
             fine_tuned_model=(obj.get("tunedModel") or {}).get("endpoint") if state is JobState.SUCCEEDED else None,
             training_file=spec.get("trainingDatasetUri"), validation_file=spec.get("validationDatasetUri"),
-            created_at=_epoch(obj.get("createTime")),
-            finished_at=_epoch(obj.get("endTime")) if state.terminal and obj.get("endTime") else None,
+            created_at=unix_seconds(obj.get("createTime")),
+            finished_at=unix_seconds(obj.get("endTime")) if state.terminal and obj.get("endTime") else None,
             error=JobError(code=str(err.get("code") or "failed"), message=err.get("message") or "the job failed")
             if state is JobState.FAILED else None,
             hyperparameters=spec.get("hyperParameters") or None, metadata=dict(labels) or None,
