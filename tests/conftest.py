@@ -57,6 +57,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items:
             if item.get_closest_marker("fuzz"):
                 item.add_marker(skip_fuzz)
+    if "soak" not in (config.getoption("-m") or ""):  # extra seeds and trials: only with -m soak
+        skip_soak = pytest.mark.skip(reason="extra seeds and trials run only with -m soak")
+        for item in items:
+            if item.get_closest_marker("soak"):
+                item.add_marker(skip_soak)
     marked = [i for i in items if i.get_closest_marker("needs_tiktoken")]
     if marked and not _tiktoken_ready():
         skip = pytest.mark.skip(reason="tiktoken encodings unavailable (../shared/tiktoken-cache is absent)")

@@ -54,7 +54,8 @@ class FaultInjector:
                 before = ApiError(503, "The engine is currently overloaded, please try again later.",
                                   type="server_error")
         elif draw < c.error_rate + c.rate_limit_rate:
-            before = ApiError(429, "Rate limit reached for requests (injected fault). Please try again in 1s.",
+            ms = c.retry_after_ms
+            before = ApiError(429, f"Rate limit reached for requests (injected fault). Please try again in {ms}ms.",
                               type="requests", code="rate_limit_exceeded",
-                              headers={"Retry-After": "1", "retry-after-ms": "1000"})
+                              headers={"Retry-After": str(max(1, -(-ms // 1000))), "retry-after-ms": str(ms)})
         return FaultDecision(before, before is None and lost < c.lost_response_rate)

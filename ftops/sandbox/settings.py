@@ -35,6 +35,8 @@ class FaultConfig:
     lost_response_rate: float = 0.0
     latency_ms: int = 0
     seed: int | None = None
+    # The wait an injected 429 asks for (Retry-After, retry-after-ms); tests shorten it.
+    retry_after_ms: int = 1000
 
     @property
     def enabled(self) -> bool:
@@ -42,7 +44,8 @@ class FaultConfig:
 
     @classmethod
     def parse(cls, text: str | None) -> FaultConfig:
-        """Parse ``"error_rate=0.2,rate_limit_rate=0.1,lost_response_rate=0.1,latency_ms=50,seed=7"``."""
+        """Parse ``"error_rate=0.2,rate_limit_rate=0.1,lost_response_rate=0.1,latency_ms=50,seed=7"``
+        (and ``retry_after_ms=N``, the wait an injected 429 asks for; 1000 by default)."""
         if text is None or not text.strip():
             return cls()
         values: dict[str, Any] = {}
@@ -76,7 +79,7 @@ class FaultConfig:
                     values[key] = number
                 else:
                     integer = int(value)
-                    if key == "latency_ms" and integer < 0:
+                    if key in ("latency_ms", "retry_after_ms") and integer < 0:
                         raise ValueError
                     values[key] = integer
             except ValueError:

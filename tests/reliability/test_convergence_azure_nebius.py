@@ -21,7 +21,7 @@ from ftops.providers import OpenAIProvider
 from tests.reliability.harness import QUICKSTART_DATA, run_cli
 
 MODELS = 3
-FAULTS = "error_rate=0.3,rate_limit_rate=0.3,lost_response_rate=0.3,latency_ms=5,seed={seed}"
+FAULTS = "error_rate=0.3,rate_limit_rate=0.3,lost_response_rate=0.3,latency_ms=5,retry_after_ms=50,seed={seed}"
 PROVIDERS: dict[str, dict[str, str]] = {
     "azure": {"entry": "  type: azure\n  sandbox: true\n  training_type: standard\n",
               "base": "gpt-4o-mini-2024-07-18", "hp": "{n_epochs: 2}", "hp2": "{n_epochs: 3}"},
