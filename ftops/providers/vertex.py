@@ -116,6 +116,22 @@ def model_id(base_model: str) -> str:
     return base_model.rsplit("/", 1)[-1]
 
 
+def _method(wire: Any, kind: str) -> dict[str, Any]:
+    """The job's method in ftops's vocabulary ({"type", <type>: {"hyperparameters"}}), read from the
+    spec's `hyperParameters` (int64 `epochCount` may come as a JSON string)."""
+    hp: dict[str, Any] = {}
+    if isinstance(wire, dict):
+        for key, name, cast in (("epochCount", "n_epochs", int), ("learningRateMultiplier",
+                                                                  "learning_rate_multiplier", float),
+                                ("beta", "beta", float)):
+            try:
+                if wire.get(key) is not None:
+                    hp[name] = cast(wire[key])
+            except (TypeError, ValueError):
+                pass
+    return {"type": kind, kind: {"hyperparameters": hp}}
+
+
 class NoGoogleCredentialsError(MissingAPIKeyError):
     """Neither `$GOOGLE_OAUTH_ACCESS_TOKEN` nor Application Default Credentials; nothing was sent."""
 
@@ -315,7 +331,7 @@ class VertexProvider(HttpProvider):
             error=JobError(code=str(err.get("code") or "failed"), message=err.get("message") or "the job failed")
             if state is JobState.FAILED else None,
             hyperparameters=spec.get("hyperParameters") or None, metadata=dict(labels) or None,
-            method={"type": "dpo" if dpo else "supervised"},
+            method=_method(spec.get("hyperParameters"), "dpo" if dpo else "supervised"),
             group=group if isinstance(group, str) else None,
             attempt=int(attempt) if isinstance(attempt, str) and attempt.isdigit() else None)
 

@@ -175,3 +175,26 @@ def test_cli_plan_without_credentials_stops_with_the_diagnostic(monkeypatch: pyt
     assert "error[provider.missing_api_key]" in err and "no Google credentials" in err, err
     assert "ftops[gcp]" in err and "GOOGLE_OAUTH_ACCESS_TOKEN" in err
     assert seen == []  # nothing reached the server
+
+
+def test_a_dpo_job_reads_back_in_ftops_vocabulary(p: VertexProvider, tmp_path: Path) -> None:
+    import hashlib
+    import json
+
+    src = tmp_path / "pref.jsonl"
+    src.write_text("".join(json.dumps({"contents": [{"role": "user", "parts": [{"text": f"q{i}"}]}],
+                                       "completions": [{"score": 1, "completion": {"role": "model",
+                                                                                   "parts": [{"text": "a"}]}},
+                                                       {"score": 0, "completion": {"role": "model",
+                                                                                   "parts": [{"text": "b"}]}}]}) + "\n"
+                           for i in range(10)))
+    sha = hashlib.sha256(src.read_bytes()).hexdigest()
+    f = p.upload_file(src, sha256=sha, display_path="pref.jsonl")
+    body = p.translate(spec(hyperparameters={"beta": 0.2, "n_epochs": 2}), training=f"sha256:{sha}", validation=None)
+    from ftops.providers.base import Identity
+
+    job = p.create_job(body, Identity(project="proj", model="m", fingerprint="F"), {sha: f.id})
+    got = p.get_job(job.id)
+    assert got.method == {"type": "dpo", "dpo": {"hyperparameters": {"n_epochs": 2, "beta": 0.2}}}
+    assert got.training_file == f.id and got.group == p.group_key("proj", "m", "F")
+    assert [j.id for j in p.list_jobs("proj")] == [job.id]
