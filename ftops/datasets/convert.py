@@ -197,7 +197,8 @@ def _preference(example: dict[str, Any]) -> tuple[str | None, list[tuple[str, st
     if not isinstance(inp, dict) or not isinstance(inp.get("messages"), list) or not inp["messages"]:
         raise _Refuse("convert.bad_example", "the example has no `input.messages` list")
     if inp.get("tools") or inp.get("functions"):
-        raise _Refuse("convert.unsupported_tools", "tool definitions (`input.tools`) cannot be converted to this format",
+        raise _Refuse("convert.unsupported_tools",
+                      "tool definitions (`input.tools`) cannot be converted to this format",
                       "remove tool-calling examples from data for this provider")
     unknown = sorted(set(example) - {"input", "preferred_output", "non_preferred_output"})
     if unknown:

@@ -9,8 +9,9 @@
 - **Identity**: `labels` (lowercase, at most 63 characters): `ftops_pk` (project hash, the list
   filter), `ftops_group` (hash of project, model, fingerprint), `ftops_attempt`, and readable
   `ftops_project` / `ftops_model` slugs.
-- **Data**: converted to Gemini `contents` (DPO: `contents` + scored `completions`) and uploaded with the GCS JSON API (`uploadType=media`) to
-  `gs://BUCKET/PREFIX/<sha256>.jsonl`: the hash in the name makes the upload idempotent.
+- **Data**: converted to Gemini `contents` (DPO: `contents` + scored `completions`) and uploaded with
+  the GCS JSON API (`uploadType=media`) to `gs://BUCKET/PREFIX/<sha256>.jsonl`: the hash in the name
+  makes the upload idempotent.
 - **Output**: the tuned model's endpoint (`tunedModel.endpoint`), which `generateContent` serves.
 - **Auth**: `$GOOGLE_OAUTH_ACCESS_TOKEN`, else Application Default Credentials through `google-auth`
   (optional dependency, `pip install 'ftops[gcp]'`); with neither, `provider.missing_api_key` names both.

@@ -164,7 +164,8 @@ def test_cli_plan_without_credentials_stops_with_the_diagnostic(monkeypatch: pyt
             for i in range(12)))
         (root / "ftops.yaml").write_text(
             "version: 1\nproject: creds\nprovider:\n  type: vertex\n"
-            f"  base_url: http://127.0.0.1:{server.port}/vertex\n  gcp_project: p1\n  bucket: training\n  max_retries: 0\n"
+            f"  base_url: http://127.0.0.1:{server.port}/vertex\n  gcp_project: p1\n  bucket: training\n"
+            "  max_retries: 0\n"
             "models:\n  m:\n    base_model: gemini-2.5-flash\n    method: dpo\n    training_file: data/pref.jsonl\n")
         code, out, err = run_cli(root, capsys, "plan")
     finally:

@@ -63,10 +63,11 @@ def test_vertex_preference_spec_rules(tmp_path: Path, clock: FakeClock) -> None:
     c = httpx.Client(transport=in_process_transport(app), base_url="http://sandbox.local")
     pref = "".join(json.dumps({"systemInstruction": {"parts": [{"text": "Be terse."}]},
                                "contents": [{"role": "user", "parts": [{"text": f"q{i}"}]}],
-                               "completions": [{"score": 0, "completion": {"role": "model", "parts": [{"text": "no"}]}},
-                                               {"score": 1, "completion": {"role": "model", "parts": [{"text": "ok"}]}}]})
+                               "completions": [{"score": s, "completion": {"role": "model", "parts": [{"text": t}]}}
+                                               for s, t in ((0, "no"), (1, "ok"))]})
                    + "\n" for i in range(10)).encode()
-    c.post("/gcs/upload/storage/v1/b/b/o", params={"uploadType": "media", "name": "p.jsonl"}, content=pref, headers=AUTH)
+    c.post("/gcs/upload/storage/v1/b/b/o", params={"uploadType": "media", "name": "p.jsonl"}, content=pref,
+           headers=AUTH)
     c.post("/gcs/upload/storage/v1/b/b/o", params={"uploadType": "media", "name": "s.jsonl"}, content=gemini_lines(10),
            headers=AUTH)
     url = f"/vertex/v1/{PARENT}/tuningJobs"
@@ -80,7 +81,8 @@ def test_vertex_preference_spec_rules(tmp_path: Path, clock: FakeClock) -> None:
         {"baseModel": "gemini-2.5-flash", "supervisedTuningSpec": {**sft, "hyperParameters": {"beta": 0.1}}},
         {"baseModel": "gemini-2.5-flash", "supervisedTuningSpec": {**sft, "hyperParameters": {
             "adapterSize": "ADAPTER_SIZE_TWO"}}},
-        {"baseModel": "gemini-2.5-flash", "preferenceOptimizationSpec": {**dpo, "trainingDatasetUri": "gs://b/s.jsonl"}},
+        {"baseModel": "gemini-2.5-flash",
+         "preferenceOptimizationSpec": {**dpo, "trainingDatasetUri": "gs://b/s.jsonl"}},
         {"baseModel": "gemini-2.5-flash", "supervisedTuningSpec": {"trainingDatasetUri": "gs://b/p.jsonl"}},
     ]
     for body in bad:
