@@ -9,6 +9,11 @@ Targets (one function each, `convert_example`):
 - `gemini-contents` -- Vertex AI supervised tuning for Gemini:
   `{"systemInstruction": {"role": "system", "parts": [{"text": …}]},
     "contents": [{"role": "user"|"model", "parts": [{"text": …}]}, …]}`
+- `gemini-preference` -- Vertex AI preference tuning (DPO) for Gemini, from OpenAI's
+  `{"input": {"messages": …}, "preferred_output": […], "non_preferred_output": […]}`:
+  `{"system_instruction": {"parts": [{"text": …}]}, "contents": [… ending with a user turn],
+    "completions": [{"score": 1, "completion": {"role": "model", "parts": [{"text": …}]}},
+                    {"score": 0, "completion": {…}}]}`
 - `bedrock-conversation-2024` -- Bedrock fine-tuning of Amazon Nova:
   `{"schemaVersion": "bedrock-conversation-2024", "system": [{"text": …}],
     "messages": [{"role": "user"|"assistant", "content": [{"text": …}]}, …]}`
@@ -16,8 +21,10 @@ Targets (one function each, `convert_example`):
 
 What has no equivalent is refused with the file's line number, never dropped: tool calls and tool
 messages, images and audio, `weight: 0` (no target can leave a turn out of the loss), preference
-pairs, a system message after the first turn, turns that do not alternate user/assistant, and a
-conversation that does not end with the assistant.
+pairs for a supervised target (and chat examples for a preference target), a system message after
+the first turn, turns that do not alternate user/assistant, a conversation that does not end with
+the assistant (a preference prompt: with the user), and a preference output that is not exactly
+one assistant message.
 
 Conversion streams line by line; results are cached under `cache_dir/converted/` keyed by
 (source sha256, target, CONVERTER_VERSION), so a warm plan converts nothing.
@@ -49,6 +56,7 @@ CONVERTER_VERSION = "1"
 MAX_PROBLEMS = 20
 
 GEMINI = "gemini-contents"
+GEMINI_PREFERENCE = "gemini-preference"
 BEDROCK_CONVERSATION = "bedrock-conversation-2024"
 PROMPT_COMPLETION = "prompt-completion"
 
@@ -122,8 +130,9 @@ def _text(content: Any, where: str) -> str:
 def _turns(example: dict[str, Any]) -> tuple[str | None, list[tuple[str, str]]]:
     """(system text, [(role user|assistant, text), …]) of a chat or prompt/completion example."""
     if "input" in example and ("preferred_output" in example or "non_preferred_output" in example):
-        raise _Refuse("convert.unsupported_method", "preference (DPO) pairs cannot be converted to this format",
-                      "use `method: supervised` with chat examples for this provider")
+        raise _Refuse("convert.unsupported_method", "a preference (DPO) pair cannot be converted to this format",
+                      "preference pairs train with `method: dpo` where the provider offers it; for "
+                      "`method: supervised` use chat examples")
     if isinstance(example.get("prompt"), str) and isinstance(example.get("completion"), str) \
             and "messages" not in example:
         return None, [("user", example["prompt"]), ("assistant", example["completion"])]
@@ -133,10 +142,19 @@ def _turns(example: dict[str, Any]) -> tuple[str | None, list[tuple[str, str]]]:
     if example.get("tools") or example.get("functions"):
         raise _Refuse("convert.unsupported_tools", "tool definitions (`tools`) cannot be converted to this format",
                       "remove tool-calling examples from data for this provider")
+    system, turns = _conversation(messages, "messages")
+    if not turns or turns[-1][0] != "assistant":
+        raise _Refuse("convert.no_answer", "the conversation must end with an assistant message")
+    return system, turns
+
+
+def _conversation(messages: list[Any], at: str) -> tuple[str | None, list[tuple[str, str]]]:
+    """(system text, alternating [(role, text), …] starting with the user) of a message list; `at`
+    names the list in messages ("messages", "input.messages")."""
     system: str | None = None
     turns: list[tuple[str, str]] = []
     for i, m in enumerate(messages):
-        where = f"messages[{i}]"
+        where = f"{at}[{i}]"
         if not isinstance(m, dict):
             raise _Refuse("convert.bad_example", f"{where} is not an object")
         role = m.get("role")
@@ -165,9 +183,44 @@ def _turns(example: dict[str, Any]) -> tuple[str | None, list[tuple[str, str]]]:
         if not turns and role != "user":
             raise _Refuse("convert.not_alternating", f"{where}: the conversation must start with a user message")
         turns.append((role, text))
-    if not turns or turns[-1][0] != "assistant":
-        raise _Refuse("convert.no_answer", "the conversation must end with an assistant message")
     return system, turns
+
+
+def _preference(example: dict[str, Any]) -> tuple[str | None, list[tuple[str, str]], str, str]:
+    """(system, prompt turns ending with the user's, preferred text, non-preferred text) of an
+    OpenAI preference example."""
+    if "messages" in example or "prompt" in example:
+        raise _Refuse("convert.wrong_method", "a chat (or prompt/completion) example cannot train preference tuning",
+                      "`method: dpo` lines are {\"input\": {\"messages\": […]}, \"preferred_output\": […], "
+                      "\"non_preferred_output\": […]}")
+    inp = example.get("input")
+    if not isinstance(inp, dict) or not isinstance(inp.get("messages"), list) or not inp["messages"]:
+        raise _Refuse("convert.bad_example", "the example has no `input.messages` list")
+    if inp.get("tools") or inp.get("functions"):
+        raise _Refuse("convert.unsupported_tools",
+                      "tool definitions (`input.tools`) cannot be converted to this format",
+                      "remove tool-calling examples from data for this provider")
+    unknown = sorted(set(example) - {"input", "preferred_output", "non_preferred_output"})
+    if unknown:
+        raise _Refuse("convert.bad_example", f"unknown field(s) {', '.join(unknown)} have no equivalent",
+                      "remove them")
+    system, turns = _conversation(inp["messages"], "input.messages")
+    if not turns or turns[-1][0] != "user":
+        raise _Refuse("convert.no_prompt", "`input.messages` must end with a user message (the prompt both "
+                                           "outputs answer)", "move the last assistant turn into the outputs")
+    outputs: list[str] = []
+    for key in ("preferred_output", "non_preferred_output"):
+        out = example.get(key)
+        if not isinstance(out, list) or len(out) != 1 or not isinstance(out[0], dict):
+            raise _Refuse("convert.bad_example", f"`{key}` must be a list with exactly one assistant message")
+        m = out[0]
+        if m.get("tool_calls") or m.get("function_call"):
+            raise _Refuse("convert.unsupported_tools", f"{key}[0]: tool calls cannot be converted to this format",
+                          "remove tool-calling examples from data for this provider")
+        if m.get("role") != "assistant":
+            raise _Refuse("convert.bad_role", f"{key}[0]: the role must be `assistant`, not {m.get('role')!r}")
+        outputs.append(_text(m.get("content"), f"{key}[0]"))
+    return system, turns, outputs[0], outputs[1]
 
 
 # --------------------------------------------------------------------------- one function per target
@@ -179,6 +232,17 @@ def to_gemini(example: dict[str, Any]) -> dict[str, Any]:
     if system is not None:
         out["systemInstruction"] = {"role": "system", "parts": [{"text": system}]}
     out["contents"] = [{"role": "model" if r == "assistant" else "user", "parts": [{"text": t}]} for r, t in turns]
+    return out
+
+
+def to_gemini_preference(example: dict[str, Any]) -> dict[str, Any]:
+    system, turns, preferred, rejected = _preference(example)
+    out: dict[str, Any] = {}
+    if system is not None:
+        out["system_instruction"] = {"parts": [{"text": system}]}
+    out["contents"] = [{"role": "model" if r == "assistant" else "user", "parts": [{"text": t}]} for r, t in turns]
+    out["completions"] = [{"score": 1, "completion": {"role": "model", "parts": [{"text": preferred}]}},
+                          {"score": 0, "completion": {"role": "model", "parts": [{"text": rejected}]}}]
     return out
 
 
@@ -204,6 +268,7 @@ def to_prompt_completion(example: dict[str, Any]) -> dict[str, Any]:
 
 TARGETS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     GEMINI: to_gemini,
+    GEMINI_PREFERENCE: to_gemini_preference,
     BEDROCK_CONVERSATION: to_bedrock_conversation,
     PROMPT_COMPLETION: to_prompt_completion,
 }

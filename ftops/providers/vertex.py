@@ -1,17 +1,20 @@
-"""VertexProvider: Google Vertex AI supervised tuning of Gemini models, over its REST API (httpx).
+"""VertexProvider: Google Vertex AI supervised and preference tuning of Gemini models, over its REST API (httpx).
 
 - **Jobs**: `POST /v1/projects/{project}/locations/{region}/tuningJobs` (`baseModel`,
   `supervisedTuningSpec {trainingDatasetUri, validationDatasetUri, hyperParameters {epochCount,
-  learningRateMultiplier, adapterSize}}`, `tunedModelDisplayName`, `labels`), get, list (`filter` on
-  labels, paginated), `:cancel`. States `JOB_STATE_*`.
+  learningRateMultiplier, adapterSize}}` -- or, for `method: dpo`, `preferenceOptimizationSpec` with
+  the same fields and `hyperParameters.beta` --, `tunedModelDisplayName`, `labels`), get, list
+  (`filter` on labels, paginated), `:cancel`. States `JOB_STATE_*`. Preference tuning is offered for
+  Gemini 2.5 Flash and Flash-Lite only (`DPO_MODELS`); other bases are refused at validate.
 - **Identity**: `labels` (lowercase, at most 63 characters): `ftops_pk` (project hash, the list
   filter), `ftops_group` (hash of project, model, fingerprint), `ftops_attempt`, and readable
   `ftops_project` / `ftops_model` slugs.
-- **Data**: converted to Gemini `contents` and uploaded with the GCS JSON API (`uploadType=media`) to
-  `gs://BUCKET/PREFIX/<sha256>.jsonl`: the hash in the name makes the upload idempotent.
+- **Data**: converted to Gemini `contents` (DPO: `contents` + scored `completions`) and uploaded with
+  the GCS JSON API (`uploadType=media`) to `gs://BUCKET/PREFIX/<sha256>.jsonl`: the hash in the name
+  makes the upload idempotent.
 - **Output**: the tuned model's endpoint (`tunedModel.endpoint`), which `generateContent` serves.
 - **Auth**: `$GOOGLE_OAUTH_ACCESS_TOKEN`, else Application Default Credentials through `google-auth`
-  (optional dependency, `pip install 'ftops[gcp]'`).
+  (optional dependency, `pip install 'ftops[gcp]'`); with neither, `provider.missing_api_key` names both.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from ftops.datasets.convert import GEMINI
+from ftops.datasets.convert import GEMINI, GEMINI_PREFERENCE
 from ftops.providers.base import (
     Capabilities,
     GB,
@@ -32,6 +35,7 @@ from ftops.providers.base import (
     JobState,
     ModelSpec,
     ParamSpec,
+    Problem,
     ProgressCallback,
     RemoteFile,
     RemoteJob,
@@ -45,11 +49,19 @@ from ftops.providers.errors import APIStatusError, MissingAPIKeyError, ProviderE
 from ftops.providers.http import HttpProvider
 
 _SUP = frozenset({"supervised"})
+_DPO = frozenset({"dpo"})
+_BOTH = _SUP | _DPO
+DPO_MODELS = frozenset({"gemini-2.5-flash", "gemini-2.5-flash-lite"})
+"""Base models Vertex AI offers preference tuning for (cloud.google.com/vertex-ai/generative-ai/docs/
+models/gemini-preference-tuning, "Supported models")."""
 SANDBOX_BUCKET = "ftops-sandbox"
 SANDBOX_PROJECT = "ftops-sandbox"
 _SHA_NAME = re.compile(r"([0-9a-f]{64})\.jsonl$")
-_ADAPTERS = {"1": "ADAPTER_SIZE_ONE", "4": "ADAPTER_SIZE_FOUR", "8": "ADAPTER_SIZE_EIGHT",
+_ADAPTERS = {"1": "ADAPTER_SIZE_ONE", "2": "ADAPTER_SIZE_TWO", "4": "ADAPTER_SIZE_FOUR", "8": "ADAPTER_SIZE_EIGHT",
              "16": "ADAPTER_SIZE_SIXTEEN"}
+_SFT_ADAPTERS = ("1", "4", "8", "16")
+_DPO_ADAPTERS = ("1", "2", "4", "8", "16")
+_SPEC = {"supervised": "supervisedTuningSpec", "dpo": "preferenceOptimizationSpec"}
 
 VERTEX_CAPABILITIES = Capabilities(
     name="vertex",
@@ -57,16 +69,21 @@ VERTEX_CAPABILITIES = Capabilities(
     default_base_url="https://{region}-aiplatform.googleapis.com",
     key_env="GOOGLE_OAUTH_ACCESS_TOKEN",
     credential_chain="$GOOGLE_OAUTH_ACCESS_TOKEN, else Google Application Default Credentials (google-auth)",
-    methods=_SUP,
+    methods=_BOTH,
     hyperparameters=(
-        ParamSpec(name="n_epochs", kind="int", min=1, max=100, wire="hyperParameters.epochCount", methods=_SUP),
+        ParamSpec(name="n_epochs", kind="int", min=1, max=100, wire="hyperParameters.epochCount", methods=_BOTH),
         ParamSpec(name="learning_rate_multiplier", kind="float", min=0, max=100, min_exclusive=True,
-                  wire="hyperParameters.learningRateMultiplier", methods=_SUP),
+                  wire="hyperParameters.learningRateMultiplier", methods=_BOTH),
+        ParamSpec(name="beta", kind="float", min=0, min_exclusive=True, wire="hyperParameters.beta", methods=_DPO,
+                  description="weight of the KL-divergence regularisation"),
     ),
     refused_hyperparameters={"batch_size": "Vertex AI chooses the batch size: remove `batch_size`"},
-    options=(ParamSpec(name="adapter_size", kind="choice", choices=tuple(_ADAPTERS), auto=False,
+    options=(ParamSpec(name="adapter_size", kind="choice", choices=_SFT_ADAPTERS, auto=False,
                        wire="hyperParameters.adapterSize", methods=_SUP,
-                       description="LoRA adapter size (1, 4, 8 or 16)"),),
+                       description="LoRA adapter size (1, 4, 8 or 16)"),
+             ParamSpec(name="adapter_size", kind="choice", choices=_DPO_ADAPTERS, auto=False,
+                       wire="hyperParameters.adapterSize", methods=_DPO,
+                       description="LoRA adapter size for preference tuning (1, 2, 4, 8 or 16)")),
     seed=False,
     user_metadata=True,
     max_metadata_pairs=50,
@@ -77,7 +94,7 @@ VERTEX_CAPABILITIES = Capabilities(
     uploads_api=False,
     max_file_bytes=1 * GB,
     max_upload_bytes=1 * GB,
-    data_formats=frozenset({"chat", "prompt_completion"}),
+    data_formats=frozenset({"chat", "prompt_completion", "preference"}),
     job_creates_per_hour=100,
     file_uploads_per_hour=3600,
     pause_resume=False,
@@ -93,6 +110,38 @@ _STATES = {"JOB_STATE_QUEUED": JobState.PENDING, "JOB_STATE_PENDING": JobState.P
            "JOB_STATE_EXPIRED": JobState.FAILED, "JOB_STATE_CANCELLED": JobState.CANCELLED}
 
 
+
+
+def model_id(base_model: str) -> str:
+    """`gemini-2.5-flash` of `publishers/google/models/gemini-2.5-flash` (Vertex accepts both)."""
+    return base_model.rsplit("/", 1)[-1]
+
+
+def _method(wire: Any, kind: str) -> dict[str, Any]:
+    """The job's method in ftops's vocabulary ({"type", <type>: {"hyperparameters"}}), read from the
+    spec's `hyperParameters` (int64 `epochCount` may come as a JSON string)."""
+    hp: dict[str, Any] = {}
+    if isinstance(wire, dict):
+        for key, name, cast in (("epochCount", "n_epochs", int), ("learningRateMultiplier",
+                                                                  "learning_rate_multiplier", float),
+                                ("beta", "beta", float)):
+            try:
+                if wire.get(key) is not None:
+                    hp[name] = cast(wire[key])
+            except (TypeError, ValueError):
+                pass
+    return {"type": kind, kind: {"hyperparameters": hp}}
+
+
+class NoGoogleCredentialsError(MissingAPIKeyError):
+    """Neither `$GOOGLE_OAUTH_ACCESS_TOKEN` nor Application Default Credentials; nothing was sent."""
+
+    def summary(self) -> str:
+        return "no Google credentials"
+
+    def hint(self) -> str:
+        return ("export GOOGLE_OAUTH_ACCESS_TOKEN=\"$(gcloud auth print-access-token)\", or pip install "
+                "'ftops[gcp]' (google-auth) and run `gcloud auth application-default login`")
 
 
 def label_value(text: str) -> str:
@@ -154,22 +203,44 @@ class VertexProvider(HttpProvider):
         return "https://storage.googleapis.com"
 
     def _auth_headers(self) -> dict[str, str]:
+        """`Bearer $GOOGLE_OAUTH_ACCESS_TOKEN`, else a token from Application Default Credentials
+        (google-auth, refreshed when expired); with neither, `NoGoogleCredentialsError` before any request."""
         if self._api_key:
             return {"Authorization": f"Bearer {self._api_key}"}
         try:
             import google.auth
+            import google.auth.exceptions
             import google.auth.transport.requests
         except ImportError as exc:
-            raise MissingAPIKeyError("no Google credentials: set $GOOGLE_OAUTH_ACCESS_TOKEN or pip install "
-                                     "'ftops[gcp]' for Application Default Credentials",
-                                     code="missing_credentials") from exc
-        if self._adc is None:
-            self._adc, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
-        if not self._adc.valid:
-            self._adc.refresh(google.auth.transport.requests.Request())
+            raise NoGoogleCredentialsError(
+                f"$GOOGLE_OAUTH_ACCESS_TOKEN is not set and google-auth cannot be imported ({exc}), "
+                "so Application Default Credentials cannot be read", code="missing_credentials") from exc
+        try:
+            if self._adc is None:
+                self._adc, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
+            if not self._adc.valid:
+                self._adc.refresh(google.auth.transport.requests.Request())
+        except google.auth.exceptions.GoogleAuthError as exc:
+            self._adc = None
+            raise NoGoogleCredentialsError(
+                "$GOOGLE_OAUTH_ACCESS_TOKEN is not set and Application Default Credentials gave no token: "
+                + (str(exc).splitlines() or [type(exc).__name__])[0][:300], code="missing_credentials") from exc
         return {"Authorization": f"Bearer {self._adc.token}"}
 
     # ----------------------------------------------------------------- pure
+
+    def validate(self, spec: ModelSpec) -> list[Problem]:
+        out = super().validate(spec)
+        if spec.method == "dpo" and model_id(spec.base_model) not in DPO_MODELS:
+            out.append(Problem(
+                path=("base_model",), code="provider.unsupported_method",
+                message=f"Vertex AI offers preference tuning (method dpo) only for {', '.join(sorted(DPO_MODELS))}, "
+                        f"not {spec.base_model}",
+                hint="use `base_model: gemini-2.5-flash` (or gemini-2.5-flash-lite), or `method: supervised`"))
+        return out
+
+    def upload_format(self, base_model: str, method: str) -> str | None:
+        return GEMINI_PREFERENCE if method == "dpo" else GEMINI
 
     def translate(self, spec: ModelSpec, *, training: str, validation: str | None) -> dict[str, Any]:
         hp = {k: v for k, v in spec.hyperparameters.items() if v != "auto"}
@@ -178,9 +249,13 @@ class VertexProvider(HttpProvider):
             wire["epochCount"] = hp["n_epochs"]
         if "learning_rate_multiplier" in hp:
             wire["learningRateMultiplier"] = float(hp["learning_rate_multiplier"])
+        if "beta" in hp and spec.method == "dpo":
+            wire["beta"] = float(hp["beta"])
         if "adapter_size" in spec.options:
             wire["adapterSize"] = _ADAPTERS[str(spec.options["adapter_size"])]
         body: dict[str, Any] = {"baseModel": spec.base_model, "hyperParameters": wire, "training_file": training}
+        if spec.method != "supervised":  # absent for supervised: fingerprints made before DPO stay the same
+            body["tuningSpec"] = _SPEC[spec.method]
         if validation is not None:
             body["validation_file"] = validation
         if spec.suffix is not None:
@@ -243,7 +318,8 @@ class VertexProvider(HttpProvider):
         state_word = str(obj.get("state") or "")
         state = self.job_state(state_word)
         labels = obj.get("labels") or {}
-        spec = obj.get("supervisedTuningSpec") or {}
+        dpo = isinstance(obj.get("preferenceOptimizationSpec"), dict)
+        spec = (obj.get("preferenceOptimizationSpec") if dpo else obj.get("supervisedTuningSpec")) or {}
         group = labels.get("ftops_group")
         attempt = labels.get("ftops_attempt")
         err = obj.get("error") or {}
@@ -256,6 +332,7 @@ class VertexProvider(HttpProvider):
             error=JobError(code=str(err.get("code") or "failed"), message=err.get("message") or "the job failed")
             if state is JobState.FAILED else None,
             hyperparameters=spec.get("hyperParameters") or None, metadata=dict(labels) or None,
+            method=_method(spec.get("hyperParameters"), "dpo" if dpo else "supervised"),
             group=group if isinstance(group, str) else None,
             attempt=int(attempt) if isinstance(attempt, str) and attempt.isdigit() else None)
 
@@ -287,7 +364,8 @@ class VertexProvider(HttpProvider):
                        "ftops_group": self.group_key(identity.project, identity.model, identity.fingerprint),
                        "ftops_attempt": str(identity.attempt), "ftops_project": label_value(identity.project),
                        "ftops_model": label_value(identity.model), "ftops_fp": label_value(identity.fingerprint)})
-        req: dict[str, Any] = {"baseModel": out["baseModel"], "supervisedTuningSpec": spec, "labels": labels}
+        req: dict[str, Any] = {"baseModel": out["baseModel"], out.get("tuningSpec") or "supervisedTuningSpec": spec,
+                               "labels": labels}
         if out.get("tunedModelDisplayName"):
             req["tunedModelDisplayName"] = out["tunedModelDisplayName"]
         path = f"/v1/{self._parent}/tuningJobs"
@@ -313,4 +391,4 @@ class VertexProvider(HttpProvider):
                                  path="generateContent") from exc
 
 
-__all__ = ["VERTEX_CAPABILITIES", "VertexProvider"]
+__all__ = ["DPO_MODELS", "VERTEX_CAPABILITIES", "NoGoogleCredentialsError", "VertexProvider"]

@@ -13,6 +13,7 @@ from ftops.datasets.convert import (
     BEDROCK_CONVERSATION,
     CONVERTER_VERSION,
     GEMINI,
+    GEMINI_PREFERENCE,
     PROMPT_COMPLETION,
     ConversionError,
     convert_cached,
@@ -117,3 +118,65 @@ def test_cache_is_keyed_by_source_hash_target_and_version(tmp_path: Path) -> Non
     write_jsonl(g, [chat(SYSTEM, USER, ASSISTANT)] * 3)
     c = convert_cached(g, sha256=sha, target=GEMINI, cache_dir=cache)
     assert c.sha256 != a.sha256 and json.loads(c.path.read_text().splitlines()[0])["contents"][1]["role"] == "model"
+
+
+# --------------------------------------------------------------------------- preference (DPO) for Gemini
+
+
+def pref(*messages: dict[str, Any], good: Any = "Short.", bad: Any = "A long, rambling answer.",
+         **extra: Any) -> dict[str, Any]:
+    return {"input": {"messages": list(messages)}, "preferred_output": [{"role": "assistant", "content": good}],
+            "non_preferred_output": [{"role": "assistant", "content": bad}], **extra}
+
+
+def test_gemini_preference_shape() -> None:
+    out = convert_example(pref(SYSTEM, USER), GEMINI_PREFERENCE)
+    assert out == {"system_instruction": {"parts": [{"text": "You are terse."}]},
+                   "contents": [{"role": "user", "parts": [{"text": "Hi?"}]}],
+                   "completions": [{"score": 1, "completion": {"role": "model", "parts": [{"text": "Short."}]}},
+                                   {"score": 0, "completion": {"role": "model",
+                                                               "parts": [{"text": "A long, rambling answer."}]}}]}
+    multi = convert_example(pref(USER, ASSISTANT, USER, good=[{"type": "text", "text": "Ok"}]), GEMINI_PREFERENCE)
+    assert "system_instruction" not in multi
+    assert [c["role"] for c in multi["contents"]] == ["user", "model", "user"]
+    assert multi["completions"][0]["completion"]["parts"] == [{"text": "Ok"}]
+
+
+@pytest.mark.parametrize(("example", "code"), [
+    (chat(USER, ASSISTANT), "convert.wrong_method"),
+    (pref(USER, ASSISTANT), "convert.no_prompt"),
+    (pref(ASSISTANT, USER), "convert.not_alternating"),
+    (pref(USER, USER), "convert.not_alternating"),
+    (pref(USER, SYSTEM, USER), "convert.misplaced_system"),
+    ({**pref(USER), "input": {"messages": [USER], "tools": [{"type": "function", "function": {"name": "f"}}]}},
+     "convert.unsupported_tools"),
+    ({**pref(USER), "preferred_output": [{"role": "assistant", "content": None,
+                                          "tool_calls": [{"id": "c", "type": "function"}]}]},
+     "convert.unsupported_tools"),
+    ({**pref(USER), "preferred_output": [ASSISTANT, ASSISTANT]}, "convert.bad_example"),
+    ({**pref(USER), "non_preferred_output": [USER]}, "convert.bad_role"),
+    (pref({"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:x"}}]}),
+     "convert.unsupported_content"),
+    (pref(USER, extra_field=1), "convert.bad_example"),
+    ({"input": {}, "preferred_output": [ASSISTANT], "non_preferred_output": [ASSISTANT]}, "convert.bad_example"),
+])
+def test_gemini_preference_refusals(example: dict[str, Any], code: str) -> None:
+    with pytest.raises(ValueError) as exc:
+        convert_example(example, GEMINI_PREFERENCE)
+    assert getattr(exc.value, "code", None) == code
+
+
+def test_gemini_preference_file_names_bad_lines_and_caches(tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "pref.jsonl", [pref(USER), pref(USER, ASSISTANT), pref(USER), chat(USER, ASSISTANT)])
+    with pytest.raises(ConversionError) as exc:
+        convert_file(src, tmp_path / "out.jsonl", GEMINI_PREFERENCE)
+    assert [(p.line, p.code) for p in exc.value.problems] == [(2, "convert.no_prompt"), (4, "convert.wrong_method")]
+    assert not (tmp_path / "out.jsonl").exists()
+    good = write_jsonl(tmp_path / "good.jsonl", [pref(SYSTEM, USER)] * 4)
+    sha = sha256_file(good)
+    a = convert_cached(good, sha256=sha, target=GEMINI_PREFERENCE, cache_dir=tmp_path / "cache")
+    assert a.path.name == f"{sha}.{GEMINI_PREFERENCE}.v{CONVERTER_VERSION}.jsonl" and a.examples == 4
+    assert json.loads(a.path.read_text().splitlines()[0])["completions"][1]["score"] == 0
+    with pytest.raises(ConversionError) as sft:  # the same pairs cannot train supervised Gemini
+        convert_cached(good, sha256=sha, target=GEMINI, cache_dir=tmp_path / "cache")
+    assert sft.value.problems[0].code == "convert.unsupported_method"

@@ -56,3 +56,44 @@ def test_vertex_and_gcs_rest(tmp_path: Path, clock: FakeClock) -> None:
     gen = c.post(f"/vertex/v1/{endpoint}:generateContent", headers=AUTH,
                  json={"contents": [{"role": "user", "parts": [{"text": "question 5 topic5"}]}]})
     assert gen.json()["candidates"][0]["content"]["parts"][0]["text"] == "answer 5"
+
+
+def test_vertex_preference_spec_rules(tmp_path: Path, clock: FakeClock) -> None:
+    app = SandboxApp(tmp_path / "db", settings=SandboxSettings(time_scale=100.0), clock=clock)
+    c = httpx.Client(transport=in_process_transport(app), base_url="http://sandbox.local")
+    pref = "".join(json.dumps({"systemInstruction": {"parts": [{"text": "Be terse."}]},
+                               "contents": [{"role": "user", "parts": [{"text": f"q{i}"}]}],
+                               "completions": [{"score": s, "completion": {"role": "model", "parts": [{"text": t}]}}
+                                               for s, t in ((0, "no"), (1, "ok"))]})
+                   + "\n" for i in range(10)).encode()
+    c.post("/gcs/upload/storage/v1/b/b/o", params={"uploadType": "media", "name": "p.jsonl"}, content=pref,
+           headers=AUTH)
+    c.post("/gcs/upload/storage/v1/b/b/o", params={"uploadType": "media", "name": "s.jsonl"}, content=gemini_lines(10),
+           headers=AUTH)
+    url = f"/vertex/v1/{PARENT}/tuningJobs"
+    dpo = {"trainingDatasetUri": "gs://b/p.jsonl", "hyperParameters": {"epochCount": "2", "beta": 0.5}}
+    sft = {"trainingDatasetUri": "gs://b/s.jsonl"}
+    bad = [
+        {"baseModel": "gemini-2.5-flash", "preferenceOptimizationSpec": dpo, "supervisedTuningSpec": sft},
+        {"baseModel": "gemini-2.5-flash"},
+        {"baseModel": "gemini-2.5-pro", "preferenceOptimizationSpec": dpo},
+        {"baseModel": "gemini-2.5-flash", "preferenceOptimizationSpec": {**dpo, "hyperParameters": {"beta": -1}}},
+        {"baseModel": "gemini-2.5-flash", "supervisedTuningSpec": {**sft, "hyperParameters": {"beta": 0.1}}},
+        {"baseModel": "gemini-2.5-flash", "supervisedTuningSpec": {**sft, "hyperParameters": {
+            "adapterSize": "ADAPTER_SIZE_TWO"}}},
+        {"baseModel": "gemini-2.5-flash",
+         "preferenceOptimizationSpec": {**dpo, "trainingDatasetUri": "gs://b/s.jsonl"}},
+        {"baseModel": "gemini-2.5-flash", "supervisedTuningSpec": {"trainingDatasetUri": "gs://b/p.jsonl"}},
+    ]
+    for body in bad:
+        r = c.post(url, json=body, headers=AUTH)
+        assert r.status_code == 400 and r.json()["error"]["status"] == "INVALID_ARGUMENT", (body, r.text)
+    r = c.post(url, json={"baseModel": "publishers/google/models/gemini-2.5-flash-lite",
+                          "preferenceOptimizationSpec": dpo}, headers=AUTH)
+    assert r.status_code == 200, r.text
+    assert r.json()["preferenceOptimizationSpec"] == dpo and "supervisedTuningSpec" not in r.json()
+    clock.advance(3600)
+    done = c.get(f"/vertex/v1/{r.json()['name']}", headers=AUTH).json()
+    gen = c.post(f"/vertex/v1/{done['tunedModel']['endpoint']}:generateContent", headers=AUTH,
+                 json={"contents": [{"role": "user", "parts": [{"text": "q3"}]}]})
+    assert gen.json()["candidates"][0]["content"]["parts"][0]["text"] == "ok"  # the score-1 completion

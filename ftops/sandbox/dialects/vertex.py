@@ -1,7 +1,11 @@
-"""Google Vertex AI tuning jobs (Gemini supervised tuning) and a minimal GCS JSON API.
+"""Google Vertex AI tuning jobs (Gemini supervised and preference tuning) and a minimal GCS JSON API.
 
 Vertex under /vertex: `{v1|v1beta1}/projects/{p}/locations/{l}/tuningJobs` (create, list with a
-`filter` on labels, get, `:cancel`) and `…/endpoints/{e}:generateContent` for tuned models. States
+`filter` on labels, get, `:cancel`) and `…/endpoints/{e}:generateContent` for tuned models. A job
+carries exactly one of `supervisedTuningSpec` (data: `contents`, optional `systemInstruction`) and
+`preferenceOptimizationSpec` (Gemini 2.5 Flash and Flash-Lite only; data: `contents` ending with a
+user turn, optional `system_instruction`, and `completions`: one with `score` 1 and one with 0;
+`hyperParameters.beta` > 0). The paths and field names are those google-genai sends and parses. States
 (core -> Vertex): validating_files -> JOB_STATE_PENDING, queued -> JOB_STATE_QUEUED, running ->
 JOB_STATE_RUNNING, succeeded -> JOB_STATE_SUCCEEDED, failed -> JOB_STATE_FAILED, cancelled ->
 JOB_STATE_CANCELLED. Errors are Google's `{"error": {"code", "message", "status"}}`.
@@ -38,6 +42,12 @@ MODELS = {"gemini-2.0-flash-001": 1500.0, "gemini-2.0-flash-lite-001": 2500.0, "
 _STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
            409: "ALREADY_EXISTS", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}
 _LABEL = re.compile(r"^[a-z0-9_-]{0,63}$")
+DPO_MODELS = frozenset({"gemini-2.5-flash", "gemini-2.5-flash-lite"})
+_ADAPTERS = {"supervisedTuningSpec": ("ADAPTER_SIZE_ONE", "ADAPTER_SIZE_FOUR", "ADAPTER_SIZE_EIGHT",
+                                      "ADAPTER_SIZE_SIXTEEN"),
+             "preferenceOptimizationSpec": ("ADAPTER_SIZE_ONE", "ADAPTER_SIZE_TWO", "ADAPTER_SIZE_FOUR",
+                                            "ADAPTER_SIZE_EIGHT", "ADAPTER_SIZE_SIXTEEN")}
+_SPECS = tuple(_ADAPTERS)
 
 
 def _iso(t: float | None) -> str | None:
@@ -134,32 +144,68 @@ class GcsDialect(_Google):
             return self.app.json(self._resource(row))
 
 
-def chat_of_gemini(line: Any) -> dict[str, Any]:
-    """One Gemini supervised-tuning line (`contents`, optional `systemInstruction`) as a chat example."""
-    if not isinstance(line, dict) or not isinstance(line.get("contents"), list) or len(line["contents"]) < 2:
-        raise ValueError("each line needs `contents` with at least a user and a model turn")
-    unknown = set(line) - {"contents", "systemInstruction"}
-    if unknown:
-        raise ValueError(f"unknown field(s): {', '.join(sorted(unknown))}")
+def _text(obj: Any, where: str) -> str:
+    parts = obj.get("parts") if isinstance(obj, dict) else None
+    if not isinstance(parts, list) or not parts or not all(
+            isinstance(p, dict) and set(p) == {"text"} and isinstance(p["text"], str) for p in parts):
+        raise ValueError(f"{where}.parts must be a list of {{\"text\": string}}")
+    return "".join(p["text"] for p in parts)
+
+
+def _turns(line: dict[str, Any], last: str) -> list[dict[str, Any]]:
+    """The chat messages of `systemInstruction` (or `system_instruction`, as protobuf JSON accepts
+    both spellings) and alternating `contents` that start with the user and end with `last`."""
     messages: list[dict[str, Any]] = []
-
-    def text(obj: Any, where: str) -> str:
-        parts = obj.get("parts") if isinstance(obj, dict) else None
-        if not isinstance(parts, list) or not parts or not all(
-                isinstance(p, dict) and set(p) == {"text"} and isinstance(p["text"], str) for p in parts):
-            raise ValueError(f"{where}.parts must be a list of {{\"text\": string}}")
-        return "".join(p["text"] for p in parts)
-
-    if "systemInstruction" in line:
-        messages.append({"role": "system", "content": text(line["systemInstruction"], "systemInstruction")})
+    system = [k for k in ("systemInstruction", "system_instruction") if k in line]
+    if len(system) > 1:
+        raise ValueError("systemInstruction is given twice (camelCase and snake_case)")
+    if system:
+        messages.append({"role": "system", "content": _text(line[system[0]], system[0])})
     for i, c in enumerate(line["contents"]):
         want = "user" if i % 2 == 0 else "model"
         if not isinstance(c, dict) or c.get("role") != want:
             raise ValueError(f"contents[{i}].role must be {want!r}")
-        messages.append({"role": "user" if want == "user" else "assistant", "content": text(c, f"contents[{i}]")})
-    if line["contents"][-1].get("role") != "model":
-        raise ValueError("the last turn must be the model's")
-    return {"messages": messages}
+        messages.append({"role": "user" if want == "user" else "assistant", "content": _text(c, f"contents[{i}]")})
+    if line["contents"][-1].get("role") != last:
+        raise ValueError(f"the last turn of `contents` must be the {last}'s")
+    return messages
+
+
+def chat_of_gemini(line: Any) -> dict[str, Any]:
+    """One Gemini supervised-tuning line (`contents`, optional `systemInstruction`) as a chat example."""
+    if not isinstance(line, dict) or not isinstance(line.get("contents"), list) or len(line["contents"]) < 2:
+        raise ValueError("each line needs `contents` with at least a user and a model turn")
+    unknown = set(line) - {"contents", "systemInstruction", "system_instruction"}
+    if unknown:
+        raise ValueError(f"unknown field(s): {', '.join(sorted(unknown))}")
+    return {"messages": _turns(line, "model")}
+
+
+def preference_of_gemini(line: Any) -> dict[str, Any]:
+    """One Gemini preference-tuning line (`contents` ending with the user, optional system
+    instruction, `completions` scored 1 and 0) as an OpenAI-style preference example."""
+    if not isinstance(line, dict) or not isinstance(line.get("contents"), list) or not line["contents"]:
+        raise ValueError("each line needs `contents` ending with a user turn")
+    unknown = set(line) - {"contents", "systemInstruction", "system_instruction", "completions"}
+    if unknown:
+        raise ValueError(f"unknown field(s): {', '.join(sorted(unknown))}")
+    messages = _turns(line, "user")
+    completions = line.get("completions")
+    if not isinstance(completions, list) or len(completions) != 2:
+        raise ValueError("`completions` must hold exactly two completions (one preferred, one dispreferred)")
+    by_score: dict[Any, str] = {}
+    for i, c in enumerate(completions):
+        if not isinstance(c, dict) or set(c) != {"score", "completion"}:
+            raise ValueError(f"completions[{i}] must be {{\"score\", \"completion\"}}")
+        if c["score"] not in (0, 1) or isinstance(c["score"], bool):
+            raise ValueError(f"completions[{i}].score must be 0 or 1")
+        if not isinstance(c["completion"], dict) or c["completion"].get("role") != "model":
+            raise ValueError(f"completions[{i}].completion.role must be 'model'")
+        by_score[c["score"]] = _text(c["completion"], f"completions[{i}].completion")
+    if set(by_score) != {0, 1}:
+        raise ValueError("`completions` needs one completion with score 1 and one with score 0")
+    return {"input": {"messages": messages}, "preferred_output": [{"role": "assistant", "content": by_score[1]}],
+            "non_preferred_output": [{"role": "assistant", "content": by_score[0]}]}
 
 
 class VertexDialect(_Google):
@@ -179,11 +225,11 @@ class VertexDialect(_Google):
 
     def _render(self, job: sqlite3.Row) -> dict[str, Any]:
         req = json.loads(job["extra"])["request"]
+        spec_key = next(k for k in _SPECS if k in req)
         obj: dict[str, Any] = {"name": job["id"], "baseModel": job["model"], "state": self._state(job),
                                "createTime": _iso(job["created_at"]), "updateTime": _iso(job["finished_at"]
                                                                                            or job["created_at"]),
-                               "supervisedTuningSpec": req["supervisedTuningSpec"],
-                               "labels": req.get("labels") or {}}
+                               spec_key: req[spec_key], "labels": req.get("labels") or {}}
         if req.get("tunedModelDisplayName"):
             obj["tunedModelDisplayName"] = req["tunedModelDisplayName"]
         if job["segment_start"] is not None:
@@ -221,28 +267,54 @@ class VertexDialect(_Google):
         base = str(body.get("baseModel") or "").rsplit("/", 1)[-1]
         if base not in MODELS:
             raise _bad(f"Base model {body.get('baseModel')!r} is not supported for tuning.")
-        spec = body.get("supervisedTuningSpec")
+        given = [k for k in _SPECS if body.get(k) is not None]
+        if len(given) != 1:
+            raise _bad("Exactly one of supervisedTuningSpec and preferenceOptimizationSpec must be set.")
+        spec_key = given[0]
+        dpo = spec_key == "preferenceOptimizationSpec"
+        if dpo and base not in DPO_MODELS:
+            raise _bad(f"Base model {body.get('baseModel')!r} does not support preference tuning "
+                       f"(supported: {', '.join(sorted(DPO_MODELS))}).")
+        spec = body[spec_key]
         if not isinstance(spec, dict) or not spec.get("trainingDatasetUri"):
-            raise _bad("supervisedTuningSpec.trainingDatasetUri is required.")
+            raise _bad(f"{spec_key}.trainingDatasetUri is required.")
         labels = body.get("labels") or {}
         if not isinstance(labels, dict) or len(labels) > 64 or not all(
                 isinstance(k, str) and isinstance(v, str) and _LABEL.match(k) and _LABEL.match(v) and k
                 for k, v in labels.items()):
             raise _bad("labels: keys and values must be lowercase letters, digits, '_' or '-', at most 63 characters.")
         hp = spec.get("hyperParameters") or {}
+        if not isinstance(hp, dict):
+            raise _bad(f"{spec_key}.hyperParameters must be an object.")
         epochs = hp.get("epochCount", 3)
-        if not isinstance(epochs, (int, str)) or not 1 <= int(epochs) <= 100:
+        # int64 travels as a JSON string or number in protobuf JSON.
+        if isinstance(epochs, bool) or not isinstance(epochs, (int, str)) or not str(epochs).isdigit() \
+                or not 1 <= int(epochs) <= 100:
             raise _bad("hyperParameters.epochCount must be between 1 and 100.")
+        lrm = hp.get("learningRateMultiplier", 1.0)
+        if isinstance(lrm, bool) or not isinstance(lrm, (int, float)) or not 0 < lrm <= 100:
+            raise _bad("hyperParameters.learningRateMultiplier must be a number in (0, 100].")
+        if "adapterSize" in hp and hp["adapterSize"] not in _ADAPTERS[spec_key]:
+            raise _bad(f"hyperParameters.adapterSize must be one of {', '.join(_ADAPTERS[spec_key])}.")
+        beta = hp.get("beta", 0.1)
+        if "beta" in hp and not dpo:
+            raise _bad("hyperParameters.beta is only accepted in preferenceOptimizationSpec.")
+        if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not beta > 0:
+            raise _bad("hyperParameters.beta must be a positive number.")
         with self.app.tx() as (conn, now, sim):
             kind = f"{self.name}:job_create"
             self.app.rate_limit(conn, now, kind, self.app.settings.job_creates_per_hour, "tuning job creations")
-            training = self._data(conn, now, spec["trainingDatasetUri"], "trainingDatasetUri")
-            validation = self._data(conn, now, spec["validationDatasetUri"], "validationDatasetUri") \
+            training = self._data(conn, now, spec["trainingDatasetUri"], "trainingDatasetUri", dpo)
+            validation = self._data(conn, now, spec["validationDatasetUri"], "validationDatasetUri", dpo) \
                 if spec.get("validationDatasetUri") else None
             number = str(secrets.randbelow(10 ** 18))
             job_id = f"{parent}/tuningJobs/{number}"
             endpoint = f"{parent}/endpoints/{secrets.randbelow(10 ** 18)}"
-            method = {"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": int(epochs)}}}
+            method: dict[str, Any] = {"type": "supervised", "supervised": {"hyperparameters": {
+                "n_epochs": int(epochs), "learning_rate_multiplier": float(lrm)}}}
+            if dpo:
+                method = {"type": "dpo", "dpo": {"hyperparameters": {
+                    "n_epochs": int(epochs), "learning_rate_multiplier": float(lrm), "beta": float(beta)}}}
             sizes = training["bytes"] + (validation["bytes"] if validation is not None else 0)
             validate_s = (VALIDATE_BASE_S + VALIDATE_PER_MB_S * sizes / MB) / self.app.settings.time_scale
             conn.execute(
@@ -259,7 +331,7 @@ class VertexDialect(_Google):
             assert row is not None
             return self.app.json(self._render(row))
 
-    def _data(self, conn: sqlite3.Connection, now: float, uri: Any, where: str) -> sqlite3.Row:
+    def _data(self, conn: sqlite3.Connection, now: float, uri: Any, where: str, dpo: bool) -> sqlite3.Row:
         obj = gcs_row(conn, str(uri or ""))
         if obj is None:
             raise _bad(f"{where}: {uri} does not exist or is not readable.")
@@ -268,7 +340,8 @@ class VertexDialect(_Google):
             for n, raw in enumerate(fh, start=1):
                 if raw.strip():
                     try:
-                        lines.append(json.dumps(chat_of_gemini(json.loads(raw))))
+                        line = json.loads(raw)
+                        lines.append(json.dumps(preference_of_gemini(line) if dpo else chat_of_gemini(line)))
                     except ValueError as exc:
                         raise _bad(f"{where}: {uri} line {n}: {exc}") from None
         data = ("\n".join(lines) + "\n").encode()
