@@ -16,7 +16,7 @@ from ftops.providers.vertex import VertexProvider
 from tests.reliability.harness import Served, run_cli, served_sandbox
 
 MODELS = ("d0", "d1")
-FAULTS = "error_rate=0.3,rate_limit_rate=0.3,lost_response_rate=0.3,latency_ms=5,seed={seed}"
+FAULTS = "error_rate=0.3,rate_limit_rate=0.3,lost_response_rate=0.3,latency_ms=5,retry_after_ms=50,seed={seed}"
 
 
 @pytest.fixture(autouse=True)
