@@ -150,23 +150,22 @@ class Simulation:
         """Apply, in time order, every transition due at or before `now`."""
         cursor = self._sim_time()
         while True:
-            jobs = self.conn.execute(
-                "SELECT * FROM jobs WHERE status IN ('validating_files', 'queued', 'running') ORDER BY seq"
-            ).fetchall()
-            running = sum(1 for j in jobs if j["status"] == "running")
+            # The next transition due: per status, the earliest (time, seq) found by SQLite (an indexed
+            # status scan in C, not every active row through Python on each request).
+            running = self.conn.execute("SELECT count(*) FROM jobs WHERE status = 'running'").fetchone()[0]
+            queries = [(0, "validating_files", "validate_until"),
+                       (1, "running", "segment_start + run_seconds - elapsed_before")]
+            if running < self.settings.max_running_jobs:
+                queries.append((2, "queued", "eligible_at"))
             best: tuple[float, int, int, sqlite3.Row] | None = None
-            for j in jobs:
-                if j["status"] == "validating_files":
-                    cand = (max(j["validate_until"], cursor), 0, j["seq"], j)
-                elif j["status"] == "running":
-                    finish = j["segment_start"] + j["run_seconds"] - j["elapsed_before"]
-                    cand = (max(finish, cursor), 1, j["seq"], j)
-                elif running < self.settings.max_running_jobs:
-                    cand = (max(j["eligible_at"], cursor), 2, j["seq"], j)
-                else:
-                    continue
-                if best is None or cand[:3] < best[:3]:
-                    best = cand
+            for kind, status, due in queries:
+                j = self.conn.execute(
+                    f"SELECT *, max({due}, ?) AS due_at FROM jobs WHERE status = ? ORDER BY due_at, seq LIMIT 1",
+                    (cursor, status)).fetchone()
+                if j is not None:
+                    cand = (float(j["due_at"]), kind, j["seq"], j)
+                    if best is None or cand[:3] < best[:3]:
+                        best = cand
             if best is None or best[0] > now:
                 break
             t, kind, _, job = best
