@@ -337,15 +337,24 @@ class VertexProvider(HttpProvider):
             attempt=int(attempt) if isinstance(attempt, str) and attempt.isdigit() else None)
 
     def list_jobs(self, project: str) -> list[RemoteJob]:
+        pk = project_key(project)
+        return [j for j in self._list(f'labels.ftops_pk="{pk}"') if j.group is not None and j.group.startswith(pk)]
+
+    def find_jobs(self, identity: Identity) -> list[RemoteJob]:
+        """The look before a create, filtered by the group label on the server: one short page whatever
+        the number of jobs in the project."""
+        key = self.group_key(identity.project, identity.model, identity.fingerprint)
+        return [j for j in self._list(f'labels.ftops_group="{key}"') if j.group == key]
+
+    def _list(self, label_filter: str) -> list[RemoteJob]:
         path = f"/v1/{self._parent}/tuningJobs"
-        params: dict[str, Any] = {"filter": f'labels.ftops_pk="{project_key(project)}"', "pageSize": 100}
+        params: dict[str, Any] = {"filter": label_filter, "pageSize": 100}
         out: list[RemoteJob] = []
         for _ in range(self.max_pages):
             page = self._request_json("GET", path, params=params)
             out += [self._job(o) for o in page.get("tuningJobs") or []]
             if not page.get("nextPageToken"):
-                pk = project_key(project)
-                return [j for j in out if j.group is not None and j.group.startswith(pk)]
+                return out
             params["pageToken"] = page["nextPageToken"]
         raise ProviderError("tuningJobs list did not end", code="pagination")
 

@@ -199,3 +199,30 @@ def test_a_dpo_job_reads_back_in_ftops_vocabulary(p: VertexProvider, tmp_path: P
     assert got.method == {"type": "dpo", "dpo": {"hyperparameters": {"n_epochs": 2, "beta": 0.2}}}
     assert got.training_file == f.id and got.group == p.group_key("proj", "m", "F")
     assert [j.id for j in p.list_jobs("proj")] == [job.id]
+
+
+def test_the_look_before_a_create_is_one_filtered_request(tmp_path: Path) -> None:
+    """find_jobs asks the server for the identity's group label: one request returning only that group's
+    jobs, however many jobs the project has (list_jobs pages through all of them)."""
+    import hashlib
+    import json
+
+    from ftops.providers.base import Identity
+
+    sent: list[httpx.Request] = []
+    p = provider(SandboxApp(tmp_path / "db", settings=SandboxSettings()), hook=sent.append)
+    src = tmp_path / "train.jsonl"
+    src.write_text("".join(json.dumps({"contents": [{"role": "user", "parts": [{"text": f"q{i}"}]},
+                                                    {"role": "model", "parts": [{"text": "a"}]}]}) + "\n"
+                           for i in range(10)))
+    sha = hashlib.sha256(src.read_bytes()).hexdigest()
+    f = p.upload_file(src, sha256=sha, display_path="train.jsonl")
+    body = p.translate(spec("supervised", base="gemini-2.0-flash-001"), training=f"sha256:{sha}", validation=None)
+    ids = [p.create_job(body, Identity(project="proj", model=f"m{i}", fingerprint="F"), {sha: f.id}).id
+           for i in range(120)]
+    sent.clear()
+    found = p.find_jobs(Identity(project="proj", model="m7", fingerprint="F"))
+    assert [j.id for j in found] == [ids[7]]
+    assert len(sent) == 1 and "ftops_group" in str(sent[0].url.params.get("filter"))
+    sent.clear()
+    assert len(p.list_jobs("proj")) == 120 and len(sent) == 2  # two pages of 100
