@@ -109,13 +109,19 @@ def review_deadlines(plan: Plan, desired: list[DesiredModel], state: State, caps
         title = pc.title or pc.name
         out: list[Deadline] = []
         base = str((d.attributes if d else {}).get("base_model") or "")
-        if base:
-            end = base_model_end(pc, cat, base)
+        root = _chain_root(d, by_name) if d is not None else None
+        # A chained model's base is its upstream's fine-tuned model: it dies with the chain's first base.
+        root_base = str(root.attributes.get("base_model") or "") if root is not None and root is not d else base
+        if root_base:
+            end = base_model_end(pc, cat, root_base)
             if end is not None:
                 dl = _deadline("base_model_retires", end, today)
                 out.append(dl)
+                upstream = d.upstream if d is not None else None
+                what = (f"base model {base}" if root_base == base or not upstream else
+                        f"base model (the fine-tuned model of models.{upstream}, built on {root_base})")
                 warnings.append(_warning("plan.base_model_retires", c.name, dl,
-                                         f"models.{c.name}: base model {base} " + _when(dl, "retires on", "retired on"),
+                                         f"models.{c.name}: {what} " + _when(dl, "retires on", "retired on"),
                                          f"Every fine-tuned model built on it stops working then. Source: {dl.source}."))
         rec = state.models.get(c.name)
         tuned = c.fine_tuned_model or (rec.job.fine_tuned_model if rec and rec.job else None)
@@ -123,6 +129,8 @@ def review_deadlines(plan: Plan, desired: list[DesiredModel], state: State, caps
             tuned = f"of job {rec.job.job_id} (still training)"
         rec_caps = caps.get(rec.provider) if rec else None
         trained_on = str((rec.spec if rec else {}).get("base_model") or "")
+        if root is not None and root is not d and rec is not None and rec.provider == c.provider:
+            trained_on = root_base  # a chain's fine-tuned model dies with the chain's first base
         if tuned and rec_caps is not None and trained_on:
             end = base_model_end(rec_caps, catalogues.get(rec.provider) if rec else None, trained_on)
             if end is not None:
@@ -152,6 +160,15 @@ def review_deadlines(plan: Plan, desired: list[DesiredModel], state: State, caps
             f"Concerns: {shown}. Existing fine-tuned models are not affected by this date. Source: {dl.source}."))
     warnings.sort(key=lambda w: (w["days"], w["code"], w.get("model") or ""))
     return plan.model_copy(update={"models": models, "warnings": [*plan.warnings, *warnings]}), refusals
+
+
+def _chain_root(d: DesiredModel, by_name: Mapping[str, DesiredModel]) -> DesiredModel:
+    """The declared model at the head of `d`'s chain (`d` itself when it is not chained)."""
+    seen = {d.name}
+    while d.upstream and d.upstream in by_name and d.upstream not in seen:
+        d = by_name[d.upstream]
+        seen.add(d.name)
+    return d
 
 
 def _warning(code: str, model: str | None, dl: Deadline, summary: str, detail: str) -> dict[str, Any]:

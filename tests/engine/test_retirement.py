@@ -73,3 +73,23 @@ def test_base_model_check_online_is_an_error_offline_a_warning() -> None:
     assert offline.severity == "warning"
     assert check_base_models([_desired(base="ft:base-1:me::x")], {"default": CAPS}, {"default": cat},
                              {"ft:base-1:me::x"}) == []
+
+
+def test_a_chain_carries_its_first_base_models_end_down() -> None:
+    """models.b trains on models.a's fine-tuned model: it retires with a's base, and a job for b after
+    that date is refused like one for a."""
+    a = _desired("a")
+    b = _desired("b", base="ft:base-1:x:a:1").model_copy(update={"upstream": "a"})
+    plan = Plan(project="x", provider="p", endpoint="", state_lineage="l", state_serial=0,
+                models=[ModelChange(name=n, provider="default", action=ModelAction.CREATE, reason="r")
+                        for n in ("a", "b")])
+    out, refusals = review_deadlines(plan, [a, b], State(), {"default": CAPS}, {}, datetime.date(2027, 1, 4),
+                                     {"default": ""})
+    ends = {m.name: {d.kind: d.date for d in m.deadlines} for m in out.models}
+    assert ends["b"]["base_model_retires"] == ends["a"]["base_model_retires"] == "2027-01-14"
+    [w] = [w for w in out.warnings if w["code"] == "plan.base_model_retires" and w["model"] == "b"]
+    assert "models.a" in w["summary"] and "base-1" in w["summary"]
+    _, late = review_deadlines(plan, [a, b], State(), {"default": CAPS}, {}, datetime.date(2027, 2, 1),
+                               {"default": ""})
+    assert {(r.model, r.path) for r in late if r.path == ("base_model",)} == {("a", ("base_model",)),
+                                                                             ("b", ("base_model",))}
