@@ -131,6 +131,19 @@ def test_lost_state_adopts_the_deployment_by_name(br: Project) -> None:
     assert br.ftops("plan", "--detailed-exitcode").code == 0
 
 
+def test_model_tests_are_answered_through_the_deployment(br: Project) -> None:
+    br.edit("    deployment: {type: on-demand}\n", "    deployment: {type: on-demand}\n    tests:\n"
+            "      - messages: [{role: user, content: \"How do I reset my password?\"}]\n"
+            "        expect: {contains: \"Reset password\"}\n")
+    assert br.ftops("apply", "--auto-approve").code == 0
+    assert br.ftops("test", "support-nova").code == 0  # no deployment yet: the custom model itself
+    assert br.ftops("apply", "--auto-approve").code == 0
+    r = br.ftops("test", "support-nova")
+    assert r.code == 0 and "1 passed" in r.out, r.out + r.err
+    (live,) = _deployments(br)
+    assert live.get("invocations") == 1  # Converse went to the deployment's ARN
+
+
 def test_base_model_without_on_demand_deployment_is_refused_with_file_line(br: Project) -> None:
     br.edit("base_model: amazon.nova-micro-v1:0:128k", "base_model: amazon.titan-text-lite-v1:0:4k")
     r = br.ftops("plan")

@@ -22,7 +22,7 @@ errors as `{"message": …}` with `x-amzn-ErrorType`. boto3 clients for `bedrock
   `UpdateCompleted`, when `modelArn` becomes the new model); a delete is immediate. A repeated
   `clientRequestToken` returns the deployment created with it (even since deleted) and creates nothing;
   a second live deployment with the same name is a ConflictException (AWS does not document which error
-  it gives). Converse on an Active deployment's ARN answers as its model.
+  it gives). Converse on an Active deployment's ARN answers as its model and counts an invocation.
 """
 
 from __future__ import annotations
@@ -379,6 +379,8 @@ class BedrockDialect(Dialect):
                 if now < dep["active_at"]:
                     raise _invalid(f"The deployment {model_id} is Creating; call it once it is Active.")
                 model_id = self._serving(dep, now)
+                dep["invocations"] = int(dep.get("invocations") or 0) + 1  # what CloudWatch would count
+                self.app.put_resource(conn, self.name, DEPLOYMENT, dep["arn"], dep)
             job_id = self.app.tuned_job_of(conn, self.name, model_id)
             if job_id is None:
                 raise ApiError(404, f"Model {model_id} not found or not deployed", code="ResourceNotFoundException")
