@@ -15,9 +15,10 @@
   for the base models AWS serves on demand (Amazon Nova Micro, Lite, Pro; others are refused at plan). One
   deployment per declared model, named `ftops-<model>-d<P4><M8>` (M8: hash of project and model) and tagged
   ftops_project/ftops_model: after a replace it keeps serving the old model until the new job succeeds,
-  then `UpdateCustomModelDeployment` points it at the new one. The create's `clientRequestToken` derives
-  from the name and the model ARN, so a create repeated after a lost answer makes nothing new. `chat`
-  (`ftops test`) calls an Active deployment of the model when there is one (Converse on its ARN).
+  then `UpdateCustomModelDeployment` points it at the new one; a Failed one is deleted and made again.
+  The create's `clientRequestToken` derives from the name and the model ARN, so a create repeated after a
+  lost answer makes nothing new. `chat` (`ftops test`) calls an Active deployment of the model when there
+  is one (Converse on its ARN).
 - **Credentials**: boto3's normal chain (environment, profile, SSO, instance role); none in YAML.
 - **Errors**: botocore's exceptions are translated once, here, into ftops's tree; boto3's own
   retries are off so that one layer (this one for reads, the executor for writes) decides.
@@ -582,7 +583,9 @@ class BedrockProvider(Provider):
             out += [self._deployment(o) for o in page.get("modelDeploymentSummaries") or []]
             token = page.get("nextToken")
             if not token:
-                return [d for d in out if (m := _DEP_TAG.search(d.key)) is not None and m.group(1) == pk]
+                # A Failed deployment never served: left out, so the plan creates it again (see create_deployment).
+                return [d for d in out if (m := _DEP_TAG.search(d.key)) is not None and m.group(1) == pk
+                        and d.status != "Failed"]
             params["nextToken"] = token
         raise ProviderError("ListCustomModelDeployments did not end within 1000 pages", code="pagination")
 
@@ -607,14 +610,17 @@ class BedrockProvider(Provider):
                            modelArn=model_id, description=f"ftops: {identity.project}/{identity.model}"[:2048],
                            tags=tags, clientRequestToken=token)
             except ConflictError:
-                current = self.get_deployment(dep_name)
-                return current if current.model == model_id else self.update_deployment(current.id, model_id,
-                                                                                        settings)
+                pass  # the name is taken: adopted below
             try:
-                return self.get_deployment(dep_name)
+                current = self.get_deployment(dep_name)
             except NotFoundError:
                 # The token was spent on a deployment since deleted (AWS ignored the create): a fresh token.
                 continue
+            if current.status == "Failed":
+                # Never served: deleted, and made again under a fresh token (this one may name it).
+                self.delete_deployment(current.id)
+                continue
+            return current if current.model == model_id else self.update_deployment(current.id, model_id, settings)
         raise ProviderError(f"CreateCustomModelDeployment {dep_name}: created nothing three times",
                             code="deployment_not_created")
 

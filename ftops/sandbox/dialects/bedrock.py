@@ -19,7 +19,8 @@ errors as `{"message": …}` with `x-amzn-ErrorType`. boto3 clients for `bedrock
   /model-customization/custom-model-deployments, as botocore's service model routes them): a
   deployment of a completed custom model whose base AWS serves on demand (Nova Micro, Lite, Pro),
   `Creating` for DEPLOY_S (scaled) then `Active`; an update shows `updateDetails` (`Updating`, then
-  `UpdateCompleted`, when `modelArn` becomes the new model); a delete is immediate. A repeated
+  `UpdateCompleted`, when `modelArn` becomes the new model); a delete is immediate. Nothing fails by
+  itself: a test marks a deployment `Failed` by setting `failure` (its failureMessage) on its document. A repeated
   `clientRequestToken` returns the deployment created with it (even since deleted) and creates nothing;
   a second live deployment with the same name is a ConflictException (AWS does not document which error
   it gives). Converse on an Active deployment's ARN answers as its model and counts an invocation.
@@ -376,8 +377,8 @@ class BedrockDialect(Dialect):
                 dep = self._live_deployment(conn, model_id)
                 if dep is None:
                     raise ApiError(404, f"Could not find deployment {model_id}", code="ResourceNotFoundException")
-                if now < dep["active_at"]:
-                    raise _invalid(f"The deployment {model_id} is Creating; call it once it is Active.")
+                if now < dep["active_at"] or dep.get("failure"):
+                    raise _invalid(f"The deployment {model_id} is not Active.")
                 model_id = self._serving(dep, now)
                 dep["invocations"] = int(dep.get("invocations") or 0) + 1  # what CloudWatch would count
                 self.app.put_resource(conn, self.name, DEPLOYMENT, dep["arn"], dep)
@@ -409,7 +410,7 @@ class BedrockDialect(Dialect):
         return str(update["modelArn"]) if update and now >= update["done_at"] else str(dep["modelArn"])
 
     def _dep_object(self, dep: dict[str, Any], now: float, *, full: bool) -> dict[str, Any]:
-        status = "Creating" if now < dep["active_at"] else "Active"
+        status = "Failed" if dep.get("failure") else "Creating" if now < dep["active_at"] else "Active"
         update = dep.get("update")
         last = max(dep["active_at"], update["done_at"] if update and now >= update["done_at"] else 0)
         obj: dict[str, Any] = {"customModelDeploymentArn": dep["arn"], "modelArn": self._serving(dep, now),
@@ -420,6 +421,8 @@ class BedrockDialect(Dialect):
             obj["customModelDeploymentName"] = dep["name"]
             return obj
         obj["modelDeploymentName"] = dep["name"]
+        if dep.get("failure"):
+            obj["failureMessage"] = dep["failure"]
         if dep.get("description"):
             obj["description"] = dep["description"]
         if update:
@@ -507,6 +510,8 @@ class BedrockDialect(Dialect):
                 self.app.put_resource(conn, self.name, DEPLOYMENT, dep["arn"], dep)
                 return self.app.json({})
             body = self.app.json_body(request)
+            if dep.get("failure"):
+                raise _invalid(f"The custom model deployment {dep['name']} is Failed; delete it.")
             if now < dep["active_at"] or (dep.get("update") and now < dep["update"]["done_at"]):
                 raise _invalid(f"The custom model deployment {dep['name']} is being created or updated; update it "
                                "once it is Active.")
