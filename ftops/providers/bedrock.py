@@ -601,8 +601,8 @@ class BedrockProvider(Provider):
         after a lost answer (retried here like a read) is ignored by AWS. A name that already exists (made
         before the state was lost) is adopted, and pointed at `model_id` if it serves another model."""
         dep_name = self.model_deployment_key(identity.project, identity.model, "")
-        tags = [{"key": "ftops_project", "value": identity.project}, {"key": "ftops_model", "value": identity.model},
-                {"key": "ftops_fp", "value": identity.fingerprint}]
+        # No fingerprint tag: the deployment outlives the model it first served (an update keeps its tags).
+        tags = [{"key": "ftops_project", "value": identity.project}, {"key": "ftops_model", "value": identity.model}]
         for salt in ("", "again-1", "again-2"):
             token = short_hash("ftops-bedrock-deployment-token", dep_name, model_id, salt, chars=40)
             try:
@@ -651,8 +651,11 @@ class BedrockProvider(Provider):
         if ":custom-model/" not in model:
             return model
         if model not in self._serving:
-            page = self._call("bedrock", "list_custom_model_deployments", modelArnEquals=model,
-                              statusEquals="Active", maxResults=100)
+            try:
+                page = self._call("bedrock", "list_custom_model_deployments", modelArnEquals=model,
+                                  statusEquals="Active", maxResults=100)
+            except PermissionDeniedError:
+                page = {}  # credentials that may only invoke: the model as given
             arns = [str(o["customModelDeploymentArn"]) for o in page.get("modelDeploymentSummaries") or []
                     if isinstance(o, dict) and o.get("customModelDeploymentArn")]
             self._serving[model] = sorted(arns)[0] if arns else model
