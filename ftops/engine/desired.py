@@ -73,7 +73,7 @@ def provider_problems(loaded: LoadedConfig, providers: Mapping[str, Provider]) -
         for p in prov.validate(model_spec(loaded, name)):
             out.append(_problem_diagnostic(loaded, name, pname, p))
         if cfg.models[name].deployment is not None:
-            for p in prov.validate_deployment(cfg.models[name].deployment or {}):
+            for p in prov.validate_model_deployment(model_spec(loaded, name), cfg.models[name].deployment or {}):
                 p = p.model_copy(update={"path": ("deployment", *p.path)})
                 out.append(_problem_diagnostic(loaded, name, pname, p))
     return out
@@ -247,7 +247,7 @@ def build_desired(loaded: LoadedConfig, providers: Mapping[str, Provider], *, ca
             prevent_destroy=bool(getattr(lifecycle, "prevent_destroy", False)),
             moved_from=getattr(m, "moved_from", None),
             training=train_ref, validation=val_ref, cost=cost, source=str(rng) if rng else "",
-            deployment=dep, deployment_key=prov.deployment_key(group) if dep is not None else "",
+            deployment=dep, deployment_key=prov.model_deployment_key(project, name, group) if dep is not None else "",
             deployment_cost_per_hour=prov.deployment_cost_per_hour(dep) if dep is not None else None,
             upstream=up, upstream_ready=bool(up_model) or not up,
         )))

@@ -391,9 +391,12 @@ def _plan_deployments(desired: list[DesiredModel], changes: list[ModelChange], s
             cur_id = getattr(cur, "id", None) or getattr(cur, "deployment_id", None)
             cur_model = getattr(cur, "model", None) or getattr(cur, "model_id", "")
             before = dict(cur.settings)
-            same = (model_id in (None, cur_model)) and all(before.get(k) == v for k, v in d.deployment.items())
+            same_settings = all(before.get(k) == v for k, v in d.deployment.items())
+            same = (model_id in (None, cur_model)) and same_settings
+            reason = ("deployment_matches" if same else
+                      "update_because_settings_changed" if not same_settings else "update_because_model_replaced")
             out.append(DeploymentChange(action=DeploymentAction.NOOP if same else DeploymentAction.UPDATE,
-                                        reason="deployment_matches" if same else "update_because_settings_changed",
+                                        reason=reason,
                                         deployment_id=cur_id, model_id=model_id or cur_model, before=before,
                                         status=cur.status, endpoint=cur.endpoint, **common))
         elif model_id:

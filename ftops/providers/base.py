@@ -687,9 +687,21 @@ class Provider(ABC):
                 out.append(Problem(path=(key,), code="provider.invalid_value", message=bad))
         return out
 
+    def validate_model_deployment(self, spec: ModelSpec, settings: Mapping[str, Any]) -> list[Problem]:
+        """Problems of a model's `deployment:` block, including those that depend on the model (a base model
+        that cannot be deployed); paths relative to the block. Default: `validate_deployment(settings)`."""
+        return self.validate_deployment(settings)
+
     def deployment_key(self, group: str) -> str:
         """The identity the deployment of one identity group carries (`RemoteDeployment.key`); empty: none."""
         return ""
+
+    def model_deployment_key(self, project: str, model: str, group: str) -> str:
+        """The key of a declared model's deployment. Default: `deployment_key(group)`, one per fingerprint:
+        a replaced model gets a new deployment and the old one is kept until `--prune`. A provider that
+        swaps the served model in place keys it by (project, model) instead, so after a replace the one
+        deployment keeps serving the old model until the new job succeeds, then is updated to it."""
+        return self.deployment_key(group)
 
     def list_deployments(self, project: str) -> list[RemoteDeployment]:
         return []

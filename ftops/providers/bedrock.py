@@ -11,6 +11,14 @@
 - **Data**: converted (`bedrock-conversation-2024` for Amazon Nova, prompt/completion for the other
   models) and put to `s3://BUCKET/PREFIX/<sha256>.jsonl`: the hash in the key makes the upload
   idempotent and findable without state.
+- **Deployments** (`deployment: {type: on-demand}`): `CreateCustomModelDeployment` once the job succeeded,
+  for the base models AWS serves on demand (Amazon Nova Micro, Lite, Pro; others are refused at plan). One
+  deployment per declared model, named `ftops-<model>-d<P4><M8>` (M8: hash of project and model) and tagged
+  ftops_project/ftops_model: after a replace it keeps serving the old model until the new job succeeds,
+  then `UpdateCustomModelDeployment` points it at the new one; a Failed one is deleted and made again.
+  The create's `clientRequestToken` derives from the name and the model ARN, so a create repeated after a
+  lost answer makes nothing new. `chat` (`ftops test`) calls an Active deployment of the model when there
+  is one (Converse on its ARN).
 - **Credentials**: boto3's normal chain (environment, profile, SSO, instance role); none in YAML.
 - **Errors**: botocore's exceptions are translated once, here, into ftops's tree; boto3's own
   retries are off so that one layer (this one for reads, the executor for writes) decides.
@@ -41,6 +49,7 @@ from ftops.providers.base import (
     Problem,
     ProgressCallback,
     Provider,
+    RemoteDeployment,
     RemoteFile,
     RemoteJob,
     bind_files,
@@ -67,6 +76,12 @@ _SUP = frozenset({"supervised"})
 SANDBOX_BUCKET = "ftops-sandbox"
 SANDBOX_ROLE = "arn:aws:iam::123456789012:role/ftops-sandbox"
 _TAG = re.compile(r"-x([0-9a-f]{4})([0-9a-f]{10})n(\d{1,3})$")
+_DEP_TAG = re.compile(r"-d([0-9a-f]{4})([0-9a-f]{8})$")
+# Base models whose custom models AWS deploys for on-demand inference (Bedrock user guide, "Deploy a custom
+# model for on-demand inference", Supported base models: Amazon Nova Micro, Lite, Pro; us-east-1, us-west-2;
+# models customized on or after 2025-07-16). Matched by prefix: every context-length variant of them.
+ON_DEMAND_BASE_MODELS = ("amazon.nova-micro-v1", "amazon.nova-lite-v1", "amazon.nova-pro-v1")
+ON_DEMAND_REGIONS = frozenset({"us-east-1", "us-west-2"})
 _SHA_KEY = re.compile(r"([0-9a-f]{64})\.jsonl$")
 _PRICES_SOURCE = ("Amazon Bedrock pricing page, model customization (aws.amazon.com/bedrock/pricing), USD per 1M "
                   "tokens trained (per 1,000 tokens x 1000), as published 2025; storage and inference extra")
@@ -112,6 +127,11 @@ BEDROCK_CAPABILITIES = Capabilities(
     prices_source=_PRICES_SOURCE,
     fine_tuned_model_pattern="arn:aws:bedrock:{region}:{account}:custom-model/{base}/{id}",
     upload_format=BEDROCK_CONVERSATION,
+    deployment_fields=(
+        ParamSpec(name="type", kind="choice", choices=("on-demand", "provisioned"), auto=False,
+                  description="on-demand: a custom model deployment (CreateCustomModelDeployment), billed per "
+                              "token; provisioned (Provisioned Throughput) is not managed by ftops"),
+    ),
 )
 
 _STATES = {"InProgress": JobState.RUNNING, "Completed": JobState.SUCCEEDED, "Failed": JobState.FAILED,
@@ -166,6 +186,7 @@ class BedrockProvider(Provider):
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._clients: dict[str, Any] = {}
+        self._serving: dict[str, str] = {}
         self.requests_sent = 0
         self.endpoint = endpoint_url or (str(http.base_url).rstrip("/") if http is not None else "aws")
 
@@ -494,7 +515,7 @@ class BedrockProvider(Provider):
         system = [{"text": str(m.get("content") or "")} for m in messages if m.get("role") in ("system", "developer")]
         turns = [{"role": m["role"], "content": [{"text": str(m.get("content") or "")}]}
                  for m in messages if m.get("role") in ("user", "assistant")]
-        params: dict[str, Any] = {"modelId": model, "messages": turns}
+        params: dict[str, Any] = {"modelId": self._serving_deployment(model), "messages": turns}
         if system:
             params["system"] = system
         answer = self._call("bedrock-runtime", "converse", **params)
@@ -502,6 +523,143 @@ class BedrockProvider(Provider):
             return "".join(b.get("text", "") for b in answer["output"]["message"]["content"])
         except (KeyError, TypeError) as exc:
             raise APIStatusError("Converse: no message in the answer", method="Converse", path=self.endpoint) from exc
+
+    # ----------------------------------------------------------------- deployments (on-demand)
+
+    def validate_deployment(self, settings: Mapping[str, Any]) -> list[Problem]:
+        out = super().validate_deployment(settings)
+        if settings.get("type") == "provisioned":
+            out.append(Problem(path=("type",), code="provider.unsupported_field",
+                               message="Provisioned Throughput (`type: provisioned`) is bought by commitment and "
+                                       "is not managed by ftops",
+                               hint="use `type: on-demand` (billed per token), or buy Provisioned Throughput "
+                                    "for the model outside ftops"))
+        return out
+
+    def validate_model_deployment(self, spec: ModelSpec, settings: Mapping[str, Any]) -> list[Problem]:
+        out = self.validate_deployment(settings)
+        if settings.get("type", "on-demand") == "on-demand" and not spec.base_model.startswith(ON_DEMAND_BASE_MODELS):
+            out.append(Problem(path=("type",) if "type" in settings else (), code="provider.unsupported_field",
+                               message=f"Amazon Bedrock deploys custom models for on-demand inference only for "
+                                       f"Amazon Nova Micro, Lite and Pro base models, not {spec.base_model}",
+                               hint="train from amazon.nova-micro-v1:0:128k, amazon.nova-lite-v1:0:300k or "
+                                    "amazon.nova-pro-v1:0:300k, or remove `deployment:` (and buy Provisioned "
+                                    "Throughput outside ftops)"))
+        if self.region and self.region not in ON_DEMAND_REGIONS and not self.sandbox:
+            out.append(Problem(path=(), code="provider.unsupported_region", severity="warning",
+                               message=f"on-demand deployments of custom models are documented for "
+                                       f"{', '.join(sorted(ON_DEMAND_REGIONS))}, not {self.region}",
+                               hint="AWS may refuse the deployment in this region"))
+        return out
+
+    def model_deployment_key(self, project: str, model: str, group: str) -> str:
+        """`ftops-<model>-d<P4><M8>` (the `modelDeploymentName`): one per declared model, kept across replaces
+        (UpdateCustomModelDeployment swaps the model it serves)."""
+        tag = f"d{project_key(project)}{short_hash('ftops-bedrock-deployment', project, model, chars=8)}"
+        return f"ftops-{_slug(model, 63 - 7 - len(tag))}-{tag}"
+
+    def _deployment(self, obj: Mapping[str, Any]) -> RemoteDeployment:
+        arn = obj.get("customModelDeploymentArn")
+        if not isinstance(arn, str):
+            raise APIStatusError("unexpected response shape for a custom model deployment", method="Get",
+                                 path=self.endpoint)
+        name = str(obj.get("modelDeploymentName") or obj.get("customModelDeploymentName") or "")
+        status = str(obj.get("status") or "")
+        model = str(obj.get("modelArn") or "")
+        update = obj.get("updateDetails") or {}
+        if update.get("updateStatus") in ("Updating", "UpdateCompleted") and update.get("modelArn"):
+            model = str(update["modelArn"])  # the model it is being switched to: not updated twice
+        return RemoteDeployment(id=arn, model=model, status=status, ready=status == "Active"
+                                and update.get("updateStatus") != "Updating",
+                                settings={"type": "on-demand"}, endpoint=arn, key=name)
+
+    def list_deployments(self, project: str) -> list[RemoteDeployment]:
+        """This project's deployments: `nameContains=-d<P4>`, then the name's tag checked."""
+        pk = project_key(project)
+        params: dict[str, Any] = {"nameContains": f"-d{pk}", "maxResults": 100}
+        out: list[RemoteDeployment] = []
+        for _ in range(1000):
+            page = self._call("bedrock", "list_custom_model_deployments", **params)
+            out += [self._deployment(o) for o in page.get("modelDeploymentSummaries") or []]
+            token = page.get("nextToken")
+            if not token:
+                # A Failed deployment never served: left out, so the plan creates it again (see create_deployment).
+                return [d for d in out if (m := _DEP_TAG.search(d.key)) is not None and m.group(1) == pk
+                        and d.status != "Failed"]
+            params["nextToken"] = token
+        raise ProviderError("ListCustomModelDeployments did not end within 1000 pages", code="pagination")
+
+    def get_deployment(self, deployment_id: str) -> RemoteDeployment:
+        return self._deployment(self._call("bedrock", "get_custom_model_deployment",
+                                           customModelDeploymentIdentifier=deployment_id))
+
+    def create_deployment(self, name: str, model_id: str, settings: Mapping[str, Any],
+                          identity: Identity) -> RemoteDeployment:
+        """CreateCustomModelDeployment named by `model_deployment_key`, then read back by name.
+
+        Safe to repeat: the `clientRequestToken` derives from the name and model ARN, so a create sent again
+        after a lost answer (retried here like a read) is ignored by AWS. A name that already exists (made
+        before the state was lost) is adopted, and pointed at `model_id` if it serves another model."""
+        dep_name = self.model_deployment_key(identity.project, identity.model, "")
+        # No fingerprint tag: the deployment outlives the model it first served (an update keeps its tags).
+        tags = [{"key": "ftops_project", "value": identity.project}, {"key": "ftops_model", "value": identity.model}]
+        for salt in ("", "again-1", "again-2"):
+            token = short_hash("ftops-bedrock-deployment-token", dep_name, model_id, salt, chars=40)
+            try:
+                self._call("bedrock", "create_custom_model_deployment", modelDeploymentName=dep_name,
+                           modelArn=model_id, description=f"ftops: {identity.project}/{identity.model}"[:2048],
+                           tags=tags, clientRequestToken=token)
+            except ConflictError:
+                pass  # the name is taken: adopted below
+            try:
+                current = self.get_deployment(dep_name)
+            except NotFoundError:
+                # The token was spent on a deployment since deleted (AWS ignored the create): a fresh token.
+                continue
+            if current.status == "Failed":
+                # Never served: deleted, and made again under a fresh token (this one may name it).
+                self.delete_deployment(current.id)
+                continue
+            return current if current.model == model_id else self.update_deployment(current.id, model_id, settings)
+        raise ProviderError(f"CreateCustomModelDeployment {dep_name}: created nothing three times",
+                            code="deployment_not_created")
+
+    def update_deployment(self, deployment_id: str, model_id: str, settings: Mapping[str, Any]) -> RemoteDeployment:
+        """UpdateCustomModelDeployment: the deployment serves `model_id` (the old model until the switch ends).
+        Repeating it with the same model is harmless, so it is retried like a read; one already switching to
+        `model_id` (or serving it) is left alone."""
+        current = self.get_deployment(deployment_id)
+        if current.model == model_id:
+            return current
+        self._call("bedrock", "update_custom_model_deployment", customModelDeploymentIdentifier=deployment_id,
+                   modelArn=model_id)
+        return self.get_deployment(deployment_id)
+
+    def delete_deployment(self, deployment_id: str) -> None:
+        try:
+            self._call("bedrock", "delete_custom_model_deployment", customModelDeploymentIdentifier=deployment_id)
+        except NotFoundError:
+            return
+
+    def deployment_cost_per_hour(self, settings: Mapping[str, Any]) -> float | None:
+        """On-demand deployments bill per token of inference, nothing per hour."""
+        return 0.0
+
+    def _serving_deployment(self, model: str) -> str:
+        """The ARN of an Active deployment serving the custom model `model`, else `model` itself (one list per
+        model and provider instance)."""
+        if ":custom-model/" not in model:
+            return model
+        if model not in self._serving:
+            try:
+                page = self._call("bedrock", "list_custom_model_deployments", modelArnEquals=model,
+                                  statusEquals="Active", maxResults=100)
+            except PermissionDeniedError:
+                page = {}  # credentials that may only invoke: the model as given
+            arns = [str(o["customModelDeploymentArn"]) for o in page.get("modelDeploymentSummaries") or []
+                    if isinstance(o, dict) and o.get("customModelDeploymentArn")]
+            self._serving[model] = sorted(arns)[0] if arns else model
+        return self._serving[model]
 
     def close(self) -> None:
         for c in self._clients.values():

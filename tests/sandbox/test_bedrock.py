@@ -135,3 +135,86 @@ def test_errors_are_aws_shaped(served: tuple[str, FakeClock]) -> None:
     with pytest.raises(ClientError) as exc:
         create(bedrock, "j", "t", hyperParameters={"epochCount": "9"})
     assert exc.value.response["Error"]["Code"] == "ValidationException"
+
+
+def trained_model(bedrock: Any, s3: Any, clock: FakeClock, name: str, base: str = BASE) -> str:
+    s3.put_object(Bucket="b", Key="data/train.jsonl", Body=nova_lines(12))
+    arn = create(bedrock, name, f"tok-{name}", baseModelIdentifier=base)
+    clock.advance(3600)
+    job = bedrock.get_model_customization_job(jobIdentifier=arn)
+    assert job["status"] == "Completed", job
+    return str(job["outputModelArn"])
+
+
+def test_custom_model_deployment_lifecycle_token_update_converse_delete(served: tuple[str, FakeClock]) -> None:
+    root, clock = served
+    bedrock, runtime, s3 = clients(root)
+    first = trained_model(bedrock, s3, clock, "ftops-a-x1")
+    second = trained_model(bedrock, s3, clock, "ftops-a-x2")
+    params = dict(modelDeploymentName="ftops-a-d1234abcd", modelArn=first, description="d",
+                  tags=[{"key": "ftops_model", "value": "a"}], clientRequestToken="dep-tok-1")
+    arn = bedrock.create_custom_model_deployment(**params)["customModelDeploymentArn"]
+    assert ":custom-model-deployment/" in arn
+    # A repeated token is ignored by AWS: same deployment, nothing new; a new token meets the name.
+    assert bedrock.create_custom_model_deployment(**params)["customModelDeploymentArn"] == arn
+    with pytest.raises(ClientError) as exc:
+        bedrock.create_custom_model_deployment(**{**params, "clientRequestToken": "dep-tok-2"})
+    assert exc.value.response["Error"]["Code"] == "ConflictException"
+    dep = bedrock.get_custom_model_deployment(customModelDeploymentIdentifier=arn)
+    assert (dep["status"], dep["modelArn"], dep["modelDeploymentName"]) == ("Creating", first, "ftops-a-d1234abcd")
+    question = [{"role": "user", "content": [{"text": "question 3 topic3"}]}]
+    with pytest.raises(ClientError) as exc:
+        runtime.converse(modelId=arn, messages=question)
+    assert exc.value.response["Error"]["Code"] == "ValidationException"  # not Active yet
+    clock.advance(3600)
+    assert bedrock.get_custom_model_deployment(customModelDeploymentIdentifier="ftops-a-d1234abcd")[
+        "status"] == "Active"  # by name too
+    assert runtime.converse(modelId=arn, messages=question)["output"]["message"]["content"][0]["text"] == "answer 3"
+    listed = bedrock.list_custom_model_deployments(nameContains="-d1234")["modelDeploymentSummaries"]
+    assert [(d["customModelDeploymentArn"], d["customModelDeploymentName"], d["status"]) for d in listed] == [
+        (arn, "ftops-a-d1234abcd", "Active")]
+    assert bedrock.list_custom_model_deployments(modelArnEquals=second)["modelDeploymentSummaries"] == []
+
+    bedrock.update_custom_model_deployment(customModelDeploymentIdentifier=arn, modelArn=second)
+    dep = bedrock.get_custom_model_deployment(customModelDeploymentIdentifier=arn)
+    assert dep["modelArn"] == first and dep["updateDetails"] == {"modelArn": second, "updateStatus": "Updating"}
+    with pytest.raises(ClientError) as exc:  # one update at a time
+        bedrock.update_custom_model_deployment(customModelDeploymentIdentifier=arn, modelArn=first)
+    assert exc.value.response["Error"]["Code"] == "ValidationException"
+    clock.advance(3600)
+    dep = bedrock.get_custom_model_deployment(customModelDeploymentIdentifier=arn)
+    assert dep["modelArn"] == second and dep["updateDetails"]["updateStatus"] == "UpdateCompleted"
+    assert [d["customModelDeploymentArn"] for d in bedrock.list_custom_model_deployments(
+        modelArnEquals=second, statusEquals="Active")["modelDeploymentSummaries"]] == [arn]
+
+    bedrock.delete_custom_model_deployment(customModelDeploymentIdentifier=arn)
+    for call in (lambda: bedrock.get_custom_model_deployment(customModelDeploymentIdentifier=arn),
+                 lambda: bedrock.delete_custom_model_deployment(customModelDeploymentIdentifier=arn),
+                 lambda: runtime.converse(modelId=arn, messages=question)):
+        with pytest.raises(ClientError) as exc:
+            call()
+        assert exc.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    assert bedrock.list_custom_model_deployments()["modelDeploymentSummaries"] == []
+    # The spent token still answers with the deleted deployment and creates nothing (AWS idempotency).
+    assert bedrock.create_custom_model_deployment(**params)["customModelDeploymentArn"] == arn
+    assert bedrock.list_custom_model_deployments()["modelDeploymentSummaries"] == []
+
+
+def test_custom_model_deployment_refuses_what_aws_refuses(served: tuple[str, FakeClock]) -> None:
+    root, clock = served
+    bedrock, _runtime, s3 = clients(root)
+    s3.put_object(Bucket="b", Key="data/pc.jsonl", Body=b"".join(
+        json.dumps({"prompt": f"q{i}", "completion": f"a{i}"}).encode() + b"\n" for i in range(12)))
+    titan = create(bedrock, "titan-job", "tok-t", uri="s3://b/data/pc.jsonl",
+                   baseModelIdentifier="amazon.titan-text-lite-v1:0:4k")
+    clock.advance(3600)
+    titan_model = bedrock.get_model_customization_job(jobIdentifier=titan)["outputModelArn"]
+    cases = [({"modelDeploymentName": "ok", "modelArn": titan_model}, "ValidationException"),  # not on demand
+             ({"modelDeploymentName": "ok", "modelArn": titan_model.rsplit("/", 1)[0] + "/000000000000"},
+              "ResourceNotFoundException"),
+             ({"modelDeploymentName": "bad--name", "modelArn": titan_model}, "ValidationException")]
+    for params, code in cases:
+        with pytest.raises(ClientError) as exc:
+            bedrock.create_custom_model_deployment(**params)
+        assert exc.value.response["Error"]["Code"] == code, params
+    assert bedrock.list_custom_model_deployments()["modelDeploymentSummaries"] == []

@@ -15,6 +15,15 @@ errors as `{"message": …}` with `x-amzn-ErrorType`. boto3 clients for `bedrock
   `Converse`'s nearest-example answer) work as for every dialect.
 - Statuses (core -> Bedrock): validating_files, queued, running -> InProgress; succeeded ->
   Completed; failed -> Failed; cancelled -> Stopping for STOP_SETTLE_S (scaled), then Stopped.
+- Custom model deployments (CreateCustomModelDeployment, Get, List, Update, Delete under
+  /model-customization/custom-model-deployments, as botocore's service model routes them): a
+  deployment of a completed custom model whose base AWS serves on demand (Nova Micro, Lite, Pro),
+  `Creating` for DEPLOY_S (scaled) then `Active`; an update shows `updateDetails` (`Updating`, then
+  `UpdateCompleted`, when `modelArn` becomes the new model); a delete is immediate. Nothing fails by
+  itself: a test marks a deployment `Failed` by setting `failure` (its failureMessage) on its document. A repeated
+  `clientRequestToken` returns the deployment created with it (even since deleted) and creates nothing;
+  a second live deployment with the same name is a ConflictException (AWS does not document which error
+  it gives). Converse on an Active deployment's ARN answers as its model and counts an invocation.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import re
 import secrets
 import sqlite3
 from typing import Any
@@ -51,6 +61,11 @@ MODELS: dict[str, tuple[str, int, float]] = {
     "meta.llama3-1-8b-instruct-v1:0:128k": ("prompt-completion", 5, 1000.0),
 }
 HYPERPARAMETERS = {"epochCount", "batchSize", "learningRate", "learningRateWarmupSteps"}
+# Base models whose custom models deploy for on-demand inference (Bedrock user guide, "Supported base models").
+ON_DEMAND = ("amazon.nova-micro-v1", "amazon.nova-lite-v1", "amazon.nova-pro-v1")
+DEPLOY_S = 300.0
+DEPLOYMENT = "custom-model-deployment"  # the core's resource kind
+_DEP_NAME = re.compile(r"^([0-9a-zA-Z][_-]?){1,63}$")
 _ERRORS = {400: "ValidationException", 401: "UnrecognizedClientException", 403: "AccessDeniedException",
            404: "ResourceNotFoundException", 409: "ConflictException", 413: "ValidationException",
            429: "ThrottlingException", 500: "InternalServerException", 503: "ServiceUnavailableException"}
@@ -122,6 +137,9 @@ class BedrockDialect(Dialect):
             Rule("/model-customization-jobs/<path:job_id>", endpoint="job", methods=["GET"]),
             Rule("/listTagsForResource", endpoint="list_tags", methods=["POST"]),
             Rule("/model/<path:model_id>/converse", endpoint="converse", methods=["POST"]),
+            Rule("/model-customization/custom-model-deployments", endpoint="deployments", methods=["GET", "POST"]),
+            Rule("/model-customization/custom-model-deployments/<path:ident>", endpoint="deployment",
+                 methods=["GET", "PATCH", "DELETE"]),
         ]
 
     def authenticate(self, request: Request, endpoint: str) -> None:
@@ -354,7 +372,16 @@ class BedrockDialect(Dialect):
         chat = [{"role": m.get("role"), "content": "".join(b.get("text", "") for b in m.get("content") or []
                                                            if isinstance(b, dict))}
                 for m in messages if isinstance(m, dict)]
-        with self.app.tx() as (conn, _now, _sim):
+        with self.app.tx() as (conn, now, _sim):
+            if ":custom-model-deployment/" in model_id:
+                dep = self._live_deployment(conn, model_id)
+                if dep is None:
+                    raise ApiError(404, f"Could not find deployment {model_id}", code="ResourceNotFoundException")
+                if now < dep["active_at"] or dep.get("failure"):
+                    raise _invalid(f"The deployment {model_id} is not Active.")
+                model_id = self._serving(dep, now)
+                dep["invocations"] = int(dep.get("invocations") or 0) + 1  # what CloudWatch would count
+                self.app.put_resource(conn, self.name, DEPLOYMENT, dep["arn"], dep)
             job_id = self.app.tuned_job_of(conn, self.name, model_id)
             if job_id is None:
                 raise ApiError(404, f"Model {model_id} not found or not deployed", code="ResourceNotFoundException")
@@ -365,3 +392,131 @@ class BedrockDialect(Dialect):
             "usage": {"inputTokens": n_in, "outputTokens": len(answer.split()),
                       "totalTokens": n_in + len(answer.split())},
             "metrics": {"latencyMs": 42}})
+
+    # -- custom model deployments (documents in the core's `resources`, kind DEPLOYMENT, named by ARN) -----
+    def _deployments_all(self, conn: sqlite3.Connection) -> list[dict[str, Any]]:
+        return self.app.resources(conn, self.name, DEPLOYMENT)
+
+    def _live_deployment(self, conn: sqlite3.Connection, ident: str) -> dict[str, Any] | None:
+        """The live deployment whose ARN or name is `ident`."""
+        for dep in self._deployments_all(conn):
+            if dep.get("deleted_at") is None and ident in (dep["arn"], dep["name"]):
+                return dep
+        return None
+
+    @staticmethod
+    def _serving(dep: dict[str, Any], now: float) -> str:
+        update = dep.get("update")
+        return str(update["modelArn"]) if update and now >= update["done_at"] else str(dep["modelArn"])
+
+    def _dep_object(self, dep: dict[str, Any], now: float, *, full: bool) -> dict[str, Any]:
+        status = "Failed" if dep.get("failure") else "Creating" if now < dep["active_at"] else "Active"
+        update = dep.get("update")
+        last = max(dep["active_at"], update["done_at"] if update and now >= update["done_at"] else 0)
+        obj: dict[str, Any] = {"customModelDeploymentArn": dep["arn"], "modelArn": self._serving(dep, now),
+                               "createdAt": iso(dep["created_at"]), "status": status}
+        if now >= dep["active_at"]:
+            obj["lastUpdatedAt"] = iso(last)
+        if not full:
+            obj["customModelDeploymentName"] = dep["name"]
+            return obj
+        obj["modelDeploymentName"] = dep["name"]
+        if dep.get("failure"):
+            obj["failureMessage"] = dep["failure"]
+        if dep.get("description"):
+            obj["description"] = dep["description"]
+        if update:
+            obj["updateDetails"] = {"modelArn": update["modelArn"],
+                                    "updateStatus": "Updating" if now < update["done_at"] else "UpdateCompleted"}
+        return obj
+
+    def _deployable(self, conn: sqlite3.Connection, model_arn: Any) -> str:
+        """`model_arn` if it names a completed custom model of this account that deploys on demand."""
+        if not isinstance(model_arn, str) or ":custom-model/" not in model_arn:
+            raise _invalid("1 validation error detected: Value at 'modelArn' failed to satisfy constraint: "
+                           "Member must be a custom model ARN")
+        job_id = self.app.tuned_job_of(conn, self.name, model_arn)
+        if job_id is None:
+            raise ApiError(404, f"Could not find custom model {model_arn}", code="ResourceNotFoundException")
+        job = self.app.job_row(conn, self.name, job_id)
+        base = str(job["model"]) if job is not None else ""
+        if not base.startswith(ON_DEMAND):
+            raise _invalid(f"The custom model {model_arn} (base model {base}) does not support on-demand "
+                           "deployment.")
+        return model_arn
+
+    def h_deployments(self, request: Request) -> Response:
+        if request.method == "POST":
+            return self._create_deployment(request)
+        try:
+            limit = int(request.args.get("maxResults", "100"))
+            start = int(request.args.get("nextToken") or "0")
+        except ValueError:
+            raise _invalid("maxResults and nextToken must be what a previous page gave") from None
+        if not 1 <= limit <= 1000:
+            raise _invalid("1 validation error detected: Value at 'maxResults' failed to satisfy constraint: "
+                           "Member must have value between 1 and 1000")
+        name, model = request.args.get("nameContains"), request.args.get("modelArnEquals")
+        status = request.args.get("statusEquals")
+        with self.app.tx() as (conn, now, _sim):
+            items = [self._dep_object(d, now, full=False) for d in self._deployments_all(conn)
+                     if d.get("deleted_at") is None]
+        if request.args.get("sortOrder") != "Ascending":
+            items.reverse()
+        items = [i for i in items if (not name or name in i["customModelDeploymentName"])
+                 and (not model or i["modelArn"] == model) and (not status or i["status"] == status)]
+        out: dict[str, Any] = {"modelDeploymentSummaries": items[start:start + limit]}
+        if start + limit < len(items):
+            out["nextToken"] = str(start + limit)
+        return self.app.json(out)
+
+    def _create_deployment(self, request: Request) -> Response:
+        body = self.app.json_body(request)
+        for key in ("modelDeploymentName", "modelArn"):
+            if key not in body:
+                raise _invalid(f"1 validation error detected: Value null at '{key}' failed to satisfy constraint: "
+                               "Member must not be null")
+        name = body["modelDeploymentName"]
+        if not isinstance(name, str) or not _DEP_NAME.match(name):
+            raise _invalid("1 validation error detected: Value at 'modelDeploymentName' failed to satisfy "
+                           "constraint: Member must satisfy regular expression pattern: ([0-9a-zA-Z][_-]?){1,63}")
+        token = body.get("clientRequestToken")
+        with self.app.tx() as (conn, now, _sim):
+            if token:
+                same = next((d for d in self._deployments_all(conn) if d.get("token") == token), None)
+                if same is not None:  # AWS: a repeated token is ignored, nothing new is created
+                    return self.app.json({"customModelDeploymentArn": same["arn"]}, 202)
+            if self._live_deployment(conn, name) is not None:
+                raise ApiError(409, f"A custom model deployment named {name} already exists.",
+                               code="ConflictException")
+            model_arn = self._deployable(conn, body["modelArn"])
+            arn = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:custom-model-deployment/{secrets.token_hex(6)}"
+            dep = {"arn": arn, "name": name, "modelArn": model_arn, "description": body.get("description"),
+                   "tags": body.get("tags") or [], "token": token, "created_at": now,
+                   "active_at": now + DEPLOY_S / self.app.settings.time_scale, "update": None, "deleted_at": None}
+            self.app.put_resource(conn, self.name, DEPLOYMENT, arn, dep)
+        return self.app.json({"customModelDeploymentArn": arn}, 202)
+
+    def h_deployment(self, request: Request, ident: str) -> Response:
+        with self.app.tx() as (conn, now, _sim):
+            dep = self._live_deployment(conn, ident)
+            if dep is None:
+                raise ApiError(404, f"Could not find custom model deployment {ident}",
+                               code="ResourceNotFoundException")
+            if request.method == "GET":
+                return self.app.json(self._dep_object(dep, now, full=True))
+            if request.method == "DELETE":
+                dep["deleted_at"] = now
+                self.app.put_resource(conn, self.name, DEPLOYMENT, dep["arn"], dep)
+                return self.app.json({})
+            body = self.app.json_body(request)
+            if dep.get("failure"):
+                raise _invalid(f"The custom model deployment {dep['name']} is Failed; delete it.")
+            if now < dep["active_at"] or (dep.get("update") and now < dep["update"]["done_at"]):
+                raise _invalid(f"The custom model deployment {dep['name']} is being created or updated; update it "
+                               "once it is Active.")
+            model_arn = self._deployable(conn, body.get("modelArn"))
+            dep["modelArn"] = self._serving(dep, now)
+            dep["update"] = {"modelArn": model_arn, "done_at": now + DEPLOY_S / self.app.settings.time_scale}
+            self.app.put_resource(conn, self.name, DEPLOYMENT, dep["arn"], dep)
+            return self.app.json({"customModelDeploymentArn": dep["arn"]}, 202)
