@@ -42,6 +42,7 @@ from ftops.providers import (
     JobState,
     AuthError,
     BadRequestError,
+    ConflictError,
     Identity,
     Provider,
     ProviderError,
@@ -139,13 +140,15 @@ class Executor:
         for k in plan.cancels:
             self._check_stop()
             self._cancel(k)
+        # Deployments before deletes: a deployment moves to its new model (or goes) before `--prune`
+        # deletes the model it served.
+        for dc in plan.deployments:
+            self._check_stop()
+            self._deployment(dc)
         if plan.deletes:
             self._delete_all(plan)
         if self.created:
             self._sweep_duplicates(plan)
-        for dc in plan.deployments:
-            self._check_stop()
-            self._deployment(dc)
         if self.paid_twice:
             self._save()
             raise FtopsError(error(
@@ -515,7 +518,7 @@ class Executor:
                 op(k.id)
             except NotFoundError:
                 pass
-            except BadRequestError as e:
+            except (BadRequestError, ConflictError) as e:  # refused or still in use: the next plan shows it again
                 self.hooks.retrying(f"{k.kind} {k.id}", str(e))
                 continue
             except NotImplementedError as e:

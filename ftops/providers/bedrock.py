@@ -477,6 +477,10 @@ class BedrockProvider(Provider):
     def get_job(self, job_id: str) -> RemoteJob:
         return self._job(self._call("bedrock", "get_model_customization_job", jobIdentifier=job_id))
 
+    def delete_model(self, model_id: str) -> None:
+        """DeleteCustomModel (`--prune`/`destroy`); a 404 is raised as NotFoundError (already gone)."""
+        self._call("bedrock", "delete_custom_model", write=True, modelIdentifier=model_id)
+
     def create_job(self, body: Mapping[str, Any], identity: Identity, files: Mapping[str, str]) -> RemoteJob:
         out = bind_files(body, files)
         name = self.job_name(identity)

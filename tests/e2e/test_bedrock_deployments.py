@@ -154,3 +154,26 @@ def test_base_model_without_on_demand_deployment_is_refused_with_file_line(br: P
     br.edit("base_model: amazon.titan-text-lite-v1:0:4k", "base_model: amazon.nova-micro-v1:0:128k")
     r = br.ftops("plan")
     assert r.code == 1 and f"ftops.yaml:{line}:" in r.err and "Provisioned Throughput" in r.err, r.err
+
+
+def test_prune_after_a_replace_moves_the_deployment_before_deleting_the_old_model(br: Project) -> None:
+    """One `apply --prune` after the replacing job succeeded: the deployment is pointed at the new model
+    first, then the old model is deleted (DeleteCustomModel; the sandbox, like AWS, refuses to delete a
+    model a deployment serves; a model still in use is left for the next run, never an error)."""
+    assert br.ftops("apply", "--auto-approve").code == 0
+    assert br.ftops("apply", "--auto-approve").code == 0
+    (live,) = _deployments(br)
+    br.edit("hyperparameters: {n_epochs: 2,", "hyperparameters: {n_epochs: 3,")
+    assert br.ftops("apply", "--auto-approve").code == 0  # the replacing job
+    old, new = _models(br)
+    plan = br.ftops("plan", "--prune", "--json").json()
+    assert [(d["action"]) for d in plan["deployments"]] == ["update"]
+    assert [(d["kind"], d["id"]) for d in plan["deletes"] if d["kind"] == "model"] == [("model", old)]
+    # (Time runs 1,000,000x here, so the update has switched by the time the delete is sent.)
+    r = br.ftops("apply", "--auto-approve", "--prune")
+    assert r.code == 0, r.err
+    assert br.remote(f"select deleted from models where id = '{old}'") == [(1,)]
+    assert br.remote(f"select deleted from models where id = '{new}'") == [(0,)]
+    (after,) = _deployments(br)
+    assert after["arn"] == live["arn"] and after["update"]["modelArn"] == new
+    assert br.ftops("plan", "--prune", "--detailed-exitcode").code == 0

@@ -140,6 +140,7 @@ class BedrockDialect(Dialect):
             Rule("/model-customization/custom-model-deployments", endpoint="deployments", methods=["GET", "POST"]),
             Rule("/model-customization/custom-model-deployments/<path:ident>", endpoint="deployment",
                  methods=["GET", "PATCH", "DELETE"]),
+            Rule("/custom-models/<path:ident>", endpoint="custom_model", methods=["GET", "DELETE"]),
         ]
 
     def authenticate(self, request: Request, endpoint: str) -> None:
@@ -351,6 +352,29 @@ class BedrockDialect(Dialect):
                 raise _invalid(f"Job {row['id']} is {self.status_word(row, now)} and cannot be stopped.")
             sim.cancel(row, now)
         return self.app.json({})
+
+    def h_custom_model(self, request: Request, ident: str) -> Response:
+        """GetCustomModel / DeleteCustomModel by ARN. A model a live deployment serves (or is moving to)
+        cannot be deleted: delete or update the deployment first."""
+        with self.app.tx() as (conn, now, _sim):
+            job_id = self.app.tuned_job_of(conn, self.name, ident)
+            row = conn.execute("SELECT * FROM models WHERE id = ? AND deleted = 0 AND dialect = ?",
+                               (ident, self.name)).fetchone()
+            if job_id is None or row is None:
+                raise ApiError(404, f"Could not find custom model {ident}", code="ResourceNotFoundException")
+            if request.method == "DELETE":
+                for dep in self._deployments_all(conn):
+                    update = dep.get("update") or {}
+                    if dep.get("deleted_at") is None and ident in (self._serving(dep, now), update.get("modelArn")):
+                        raise ApiError(409, f"The custom model {ident} is used by deployment {dep['arn']}. Delete "
+                                            "the deployment or point it at another model first.",
+                                       code="ConflictException")
+                conn.execute("UPDATE models SET deleted = 1 WHERE id = ?", (ident,))
+                return self.app.json({})
+            job = self.app.job_row(conn, self.name, job_id)
+            return self.app.json({"modelArn": ident, "modelName": ident.rsplit("/", 1)[-1],
+                                  "jobArn": job_id, "baseModelArn": str(job["model"]) if job is not None else "",
+                                  "creationTime": iso(row["created"]), "modelStatus": "Active"})
 
     def h_list_tags(self, request: Request) -> Response:
         arn = str(self.app.json_body(request).get("resourceARN") or "")
