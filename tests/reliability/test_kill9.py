@@ -2,8 +2,9 @@
 
 Proves "never pay twice, never lose state" under crashes: whatever instant the process dies at
 (before, during or after an upload, a job creation or a state write), the re-run ends with exactly
-one live job per declared model, at most one extra upload per crash, and a state file that loads
-and points at the live jobs.
+one live job per declared model, at most one extra upload per crash, and a state that loads (through
+its backend) and points at the live jobs. On the local backend and on postgres (a fresh database per
+trial; the re-run right after a kill also proves a dead run's advisory lock went with its connection).
 """
 
 from __future__ import annotations
@@ -13,20 +14,31 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.harness import PROVIDER_TYPES, TrialResult, check_trial, kill_trial, summarize
+from tests.reliability.harness import (
+    PROVIDER_TYPES,
+    STATE_BACKENDS,
+    TrialResult,
+    check_trial,
+    fresh_state,
+    kill_trial,
+    summarize,
+)
 
-# Few trials per provider by default (the suite's time budget grows with every provider); the full
+# Few trials per (backend, provider) by default (the suite's time budget grows with each); the full
 # counts run under the soak marker (tests/benchmarks/test_soak.py) or with FTOPS_KILL_TRIALS.
-DEFAULT_TRIALS = {"openai": 12, "together": 6}
-CASES = [(p, seed) for p in PROVIDER_TYPES
-         for seed in range(int(os.environ.get("FTOPS_KILL_TRIALS", DEFAULT_TRIALS.get(p, 5))))]
+DEFAULT_TRIALS = {("local", "openai"): 12, ("local", "together"): 6, ("postgres", "openai"): 4}
+CASES = [(b, p, seed) for b in STATE_BACKENDS for p in PROVIDER_TYPES
+         for seed in range(int(os.environ.get("FTOPS_KILL_TRIALS", DEFAULT_TRIALS.get((b, p), 0))))]
 NAMES = ["m0", "m1", "m2"]
 _results: list[TrialResult] = []
 
 
-@pytest.mark.parametrize(("provider", "seed"), CASES)
-def test_kill9_then_rerun_converges_without_duplicates(tmp_path: Path, provider: str, seed: int) -> None:
-    t = kill_trial(tmp_path, seed, provider=provider)
+@pytest.mark.parametrize(("backend", "provider", "seed"), CASES)
+def test_kill9_then_rerun_converges_without_duplicates(tmp_path: Path, backend: str, provider: str, seed: int,
+                                                      request: pytest.FixtureRequest) -> None:
+    pg = request.getfixturevalue("postgres") if backend == "postgres" else None
+    with fresh_state(backend, pg) as state:
+        t = kill_trial(tmp_path, seed, provider=provider, state=state)
     _results.append(t)
     check_trial(t, NAMES)
 
@@ -35,7 +47,9 @@ def test_kill9_figures() -> None:
     """Prints the figures (pytest -s); fails if the kills never landed mid-apply (a useless test)."""
     if not _results:
         pytest.skip("run together with the trials")
-    print("\nkill -9 trials:", summarize(_results))
+    for backend in STATE_BACKENDS:
+        if mine := [t for t in _results if t.backend == backend]:
+            print(f"\nkill -9 trials ({backend}):", summarize(mine))
     mid = [p for t in _results for p in t.kill_points if p not in ((0, 0), (2, 3))]
     assert len(mid) >= len(_results) // 3, "too few kills landed mid-apply; adjust latency/delays"
     # Some kills must land once jobs exist (during or after job creation), not only around uploads.
