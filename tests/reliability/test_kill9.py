@@ -10,18 +10,25 @@ trial; the re-run right after a kill also proves a dead run's advisory lock went
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.reliability.harness import (
+    DATASETS,
     PROVIDER_TYPES,
     STATE_BACKENDS,
     TrialResult,
     check_trial,
     fresh_state,
+    kill9,
     kill_trial,
+    run_ftops,
+    served_sandbox,
+    start_ftops,
     summarize,
+    write_project,
 )
 
 # Few trials per (backend, provider) by default (the suite's time budget grows with each); the full
@@ -55,3 +62,21 @@ def test_kill9_figures() -> None:
     # Some kills must land once jobs exist (during or after job creation), not only around uploads.
     assert any(jobs > 0 for t in _results for _uploads, jobs in t.kill_points), \
         "no kill landed after a job was created; raise max_requests in harness.kill_trial"
+
+
+def test_rerun_waits_for_a_file_the_killed_run_left_processing(tmp_path: Path) -> None:
+    """Killed while waiting for its upload to be processed (OpenAI: `uploaded` -> `processed`): the file is
+    on the provider, not in the state. The re-run adopts it and must wait for it like an upload of its
+    own; creating the job at once is refused ("file not ready") and the re-run would fail."""
+    with served_sandbox(tmp_path / "sandbox.db", file_processing_s=3.0) as s:
+        root = write_project(tmp_path / "proj", s.url_for("openai"), models=1)
+        p = start_ftops(root, "apply", "--auto-approve")
+        deadline = time.monotonic() + 60
+        while s.uploads() < 2 and p.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert p.poll() is None, "apply ended before both uploads: nothing to test"
+        kill9(p)
+        assert not s.jobs() and s.remote("select count(*) from files where status = 'uploaded'")[0][0] >= 1
+        r = run_ftops(root, "apply", "--auto-approve")
+        assert r.code == 0, r.err
+        assert s.live_jobs_by_model() == {"m0": 1} and s.uploads() == DATASETS
