@@ -318,10 +318,15 @@ class TrialResult:
 
 
 def kill_trial(workdir: Path, seed: int, *, models: int = 3, max_crashes: int = 2, latency_ms: int = 20,
-               max_requests: int = 24, provider: str = "openai", state: StateSpec = LOCAL) -> TrialResult:
+               max_requests: int = 24, provider: str = "openai", state: StateSpec = LOCAL,
+               file_processing_s: float = 0.5) -> TrialResult:
     """One seeded trial: start apply, SIGKILL it at a random request (1..max_crashes times), then
     re-run apply to completion and read the remote truth and the state (through its backend). Asserts
-    nothing about the outcome; `check_trial` does."""
+    nothing about the outcome; `check_trial` does.
+
+    `file_processing_s`: how long an uploaded file stays `uploaded` (OpenAI dialect). The client polls it
+    with doubling waits, so the polls (the requests a kill can land on) are as many at 0.5 s as at the
+    sandbox's default 3 s, and a trial is ~5 s shorter."""
     import random
 
     from ftops.diagnostics import FtopsError
@@ -330,7 +335,8 @@ def kill_trial(workdir: Path, seed: int, *, models: int = 3, max_crashes: int = 
     start = time.monotonic()
     workdir.mkdir(parents=True, exist_ok=True)
     env = ftops_env(**state.env())
-    with served_sandbox(workdir / "sandbox.db", faults=f"latency_ms={latency_ms}") as s:
+    with served_sandbox(workdir / "sandbox.db", faults=f"latency_ms={latency_ms}",
+                        file_processing_s=file_processing_s) as s:
         root = write_project(workdir / "proj", s.url_for(provider), models=models, provider=provider, state=state)
         crashes = 0
         points: list[tuple[int, int]] = []
