@@ -1,11 +1,16 @@
-"""Suite-wide setup: offline tiktoken, and the location of ../shared (skip when absent)."""
+"""Suite-wide setup: offline tiktoken, the location of ../shared (skip when absent), one PostgreSQL server."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.state.servers import Postgres
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -33,6 +38,21 @@ def openapi_spec_path(shared_dir: Path) -> Path:
     if not p.is_file():
         pytest.skip("../shared/openai-openapi/openapi.yaml is absent")
     return p
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """One real PostgreSQL server for the session (initdb + pg_ctl in a temp dir, as the postgres user under
+    root); skips saying why where it cannot start. State tests, the reliability harness and the soak share it."""
+    from tests.state.servers import start_postgres
+
+    pg = start_postgres()
+    if isinstance(pg, str):
+        pytest.skip(f"no PostgreSQL server: {pg}")
+    try:
+        yield pg
+    finally:
+        pg.stop()
 
 
 def _tiktoken_ready() -> bool:

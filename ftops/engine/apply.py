@@ -219,6 +219,7 @@ class Executor:
                 key = State.file_key(f.provider, f.sha256)
                 known = self.state.files.get(key)
                 if known is None or known.file_id != f.file_id:
+                    self._wait_adopted(f, snapshot)
                     self.state.files[key] = FileRecord(sha256=f.sha256, file_id=f.file_id, bytes=f.bytes,
                                                        filename=f.filename, path=f.path, provider=f.provider)
                     self.state.touch_file(key)
@@ -249,6 +250,14 @@ class Executor:
             changed = True
         if changed:
             self._save()
+
+    def _wait_adopted(self, f: FileChange, snapshot: RemoteSnapshot | None) -> None:
+        """A file found on the provider but not in the state (a run killed between its upload and its
+        state write) may still be processing: wait for it as for an upload of ours before recording it,
+        or the job that uses it is refused ("file not ready") and the re-run fails."""
+        remote = next((r for r in snapshot.of(f.provider).files if r.id == f.file_id), None) if snapshot else None
+        if remote is not None:
+            self.provider(f.provider).wait_until_usable(remote)  # a broken file stops apply here
 
     def _record_job(self, c: ModelChange, job: RemoteJob) -> bool:
         assert c.fingerprint is not None

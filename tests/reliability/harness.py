@@ -1,6 +1,7 @@
 """Harness for reliability tests (shared with tests/benchmarks/test_soak.py): a served sandbox that counts requests, a multi-model project
 pointing at it with a real provider type (`openai`, `together`: every test is parametrised by provider through
-`PROVIDER_TYPES`), `ftops` as a real subprocess, and the remote truth.
+`PROVIDER_TYPES`) and a state backend (`local`, `postgres`: `STATE_BACKENDS`, one fresh database per trial
+from `fresh_state`), `ftops` as a real subprocess, and the remote truth.
 
 The truth is read from the sandbox's own SQLite database, never from what ftops says it did:
 a test that trusted ftops's report could not catch ftops lying.
@@ -9,6 +10,7 @@ a test that trusted ftops's report could not catch ftops lying.
 from __future__ import annotations
 
 import collections
+import itertools
 import json
 import os
 import re
@@ -20,12 +22,16 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ftops.sandbox import FaultConfig, SandboxApp, SandboxSettings, make_server
+
+if TYPE_CHECKING:
+    from ftops.state import State
+    from tests.state.servers import Postgres
 
 REPO = Path(__file__).resolve().parents[2]
 QUICKSTART_DATA = REPO / "examples" / "quickstart" / "data"
@@ -36,6 +42,50 @@ PROVIDERS: dict[str, tuple[str, str]] = {"openai": ("/v1", "OPENAI_API_KEY"),
                                          "together": ("/together/v1", "TOGETHER_API_KEY")}
 PROVIDER_TYPES = list(PROVIDERS)
 _MODEL_IN_SUFFIX = re.compile(r"^rel-(\d+)(?:-|$)")
+# State backends under test. Checks read the state through the backend ftops itself opens (`read_state`),
+# never through a backend's own files.
+STATE_BACKENDS = ["local", "postgres"]
+PG_URL_ENV = "FTOPS_STATE_PG_URL"
+_databases = itertools.count()
+
+
+@dataclass(frozen=True)
+class StateSpec:
+    """Where a generated project keeps its state: `local` (.ftops/state.json) or a PostgreSQL database whose
+    URL the subprocesses read from `FTOPS_STATE_PG_URL` (`env()`), as a team's CI would."""
+
+    backend: str = "local"
+    url: str | None = None
+
+    def yaml(self) -> str:
+        """The `state:` block of ftops.yaml (empty for local: the default)."""
+        if self.backend == "local":
+            return ""
+        return f"state:\n  backend: {self.backend}\n  url_env: {PG_URL_ENV}\n"
+
+    def env(self) -> dict[str, str]:
+        """Variables the ftops subprocesses need to reach this state."""
+        return {PG_URL_ENV: self.url} if self.url else {}
+
+
+LOCAL = StateSpec()
+
+
+@contextmanager
+def fresh_state(backend: str, pg: Postgres | None = None) -> Iterator[StateSpec]:
+    """A state location no other trial shares: local needs nothing (each trial has its own directory);
+    postgres gets a new empty database (schema created by the first apply, under the kills too), dropped after."""
+    if backend == "local":
+        yield LOCAL
+        return
+    assert backend == "postgres" and pg is not None, backend
+    name = f"ftops_trial_{os.getpid()}_{next(_databases)}"
+    url = pg.create_database(name)
+    try:
+        yield StateSpec("postgres", url)
+    finally:
+        with suppress(Exception):  # the cluster is a temp dir removed at session end anyway
+            pg.drop_database(name)
 
 
 @dataclass
@@ -138,9 +188,10 @@ def served_sandbox(db: Path, *, faults: str | None = None, api_keys: list[str] |
 
 
 def write_project(root: Path, url: str, *, models: int = 3, project: str = "reliability",
-                  provider_extra: str = "", provider: str = "openai") -> Path:
+                  provider_extra: str = "", provider: str = "openai", state: StateSpec = LOCAL) -> Path:
     """A project of `models` models sharing the two quickstart datasets (train for all, val for half),
-    on `provider` (its dialect of the sandbox at `url`). Only what both providers take is declared."""
+    on `provider` (its dialect of the sandbox at `url`), its state where `state` says. Only what both
+    providers take is declared."""
     (root / "data").mkdir(parents=True, exist_ok=True)
     for name in ("train.jsonl", "val.jsonl"):
         shutil.copyfile(QUICKSTART_DATA / name, root / "data" / name)
@@ -155,7 +206,7 @@ def write_project(root: Path, url: str, *, models: int = 3, project: str = "reli
         if i % 2 == 0:
             lines.append("    validation_file: data/val.jsonl")
         lines += ["    hyperparameters: {n_epochs: 2}", f"    suffix: rel-{i}", f"    seed: {i + 1}"]
-    (root / "ftops.yaml").write_text("\n".join(lines) + "\n")
+    (root / "ftops.yaml").write_text("\n".join(lines) + "\n" + state.yaml())
     return root
 
 
@@ -209,15 +260,17 @@ def kill9(p: subprocess.Popen[str]) -> None:
     p.communicate(timeout=30)
 
 
-def apply_until_done(root: Path, *args: str, bound: int = 20, env: dict[str, str] | None = None
-                     ) -> tuple[Run, int]:
+def apply_until_done(root: Path, *args: str, bound: int = 20, env: dict[str, str] | None = None,
+                     failed: list[Run] | None = None) -> tuple[Run, int]:
     """Re-run `apply --auto-approve` until it exits 0 (at most `bound` runs); returns the last run and
-    the number of runs."""
+    the number of runs. Runs that exited non-zero are appended to `failed` when given."""
     for n in range(1, bound + 1):
         r = run_ftops(root, "apply", "--auto-approve", *args, env=env)
         assert "Traceback" not in r.err, r.err
         if r.code == 0:
             return r, n
+        if failed is not None:
+            failed.append(r)
     raise AssertionError(f"apply did not converge in {bound} runs; last:\n{r.out}\n{r.err}")
 
 
@@ -227,10 +280,21 @@ def declared_models(root: Path) -> list[str]:
     return sorted(yaml.safe_load((root / "ftops.yaml").read_text())["models"])
 
 
-def state_loads(root: Path) -> Any:
-    from ftops.state import StateStore
+def read_state(root: Path, env: dict[str, str] | None = None) -> State:
+    """The project's state, loaded through the backend its ftops.yaml names (with `env`, as the subprocesses
+    see it): raises `FtopsError` (`state.corrupt`, ...) if that backend cannot read it."""
+    from ftops.workspace import Workspace
 
-    return StateStore.for_project(root).load()
+    ws = Workspace(root, environ=env if env is not None else ftops_env())
+    store = ws.store
+    try:
+        return store.load()
+    finally:
+        store.close()
+
+
+def state_loads(root: Path, env: dict[str, str] | None = None) -> Any:
+    return read_state(root, env)
 
 
 # ---------------------------------------------------------------------- kill -9 trials
@@ -247,19 +311,33 @@ class TrialResult:
     duplicates: int
     reruns: int
     seconds: float
+    backend: str = "local"
+    corrupt: str | None = None  # why the state could not be read back after the re-run, if it could not
+    lost: list[str] = field(default_factory=list)  # declared models the state does not point at a live job for
+    locked_reruns: int = 0  # re-runs refused with state.locked (a dead run's lock outliving it)
 
 
 def kill_trial(workdir: Path, seed: int, *, models: int = 3, max_crashes: int = 2, latency_ms: int = 20,
-               max_requests: int = 24, provider: str = "openai") -> TrialResult:
+               max_requests: int = 24, provider: str = "openai", state: StateSpec = LOCAL,
+               file_processing_s: float = 0.5) -> TrialResult:
     """One seeded trial: start apply, SIGKILL it at a random request (1..max_crashes times), then
-    re-run apply to completion and read the remote truth. Asserts nothing; the caller does."""
+    re-run apply to completion and read the remote truth and the state (through its backend). Asserts
+    nothing about the outcome; `check_trial` does.
+
+    `file_processing_s`: how long an uploaded file stays `uploaded` (OpenAI dialect). The client polls it
+    with doubling waits, so the polls (the requests a kill can land on) are as many at 0.5 s as at the
+    sandbox's default 3 s, and a trial is ~5 s shorter."""
     import random
+
+    from ftops.diagnostics import FtopsError
 
     rng = random.Random(seed)
     start = time.monotonic()
     workdir.mkdir(parents=True, exist_ok=True)
-    with served_sandbox(workdir / "sandbox.db", faults=f"latency_ms={latency_ms}") as s:
-        root = write_project(workdir / "proj", s.url_for(provider), models=models, provider=provider)
+    env = ftops_env(**state.env())
+    with served_sandbox(workdir / "sandbox.db", faults=f"latency_ms={latency_ms}",
+                        file_processing_s=file_processing_s) as s:
+        root = write_project(workdir / "proj", s.url_for(provider), models=models, provider=provider, state=state)
         crashes = 0
         points: list[tuple[int, int]] = []
         for _ in range(rng.randint(1, max_crashes)):
@@ -268,7 +346,7 @@ def kill_trial(workdir: Path, seed: int, *, models: int = 3, max_crashes: int = 
             # writing the state. Seeded, and independent of how long interpreter start-up takes.
             k = rng.randint(1, max_requests)
             base = s.requests
-            p = start_ftops(root, "apply", "--auto-approve")
+            p = start_ftops(root, "apply", "--auto-approve", env=env)
             deadline = time.monotonic() + 60
             while s.requests < base + k and p.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.002)
@@ -281,22 +359,34 @@ def kill_trial(workdir: Path, seed: int, *, models: int = 3, max_crashes: int = 
             else:
                 r = finish(p)
                 assert "Traceback" not in r.err, r.err
-        _, reruns = apply_until_done(root)
+        # The re-run comes right after the kill, with the default lock timeout (none): a lock the dead
+        # run held (a flock, a postgres session's advisory lock) must already be gone.
+        failed: list[Run] = []
+        _, reruns = apply_until_done(root, env=env, failed=failed)
         live = s.live_jobs_by_model()
         uploads = s.uploads()
-        state = state_loads(root)
         live_ids = {j["id"] for j in s.jobs() if j["status"] not in DEAD}
-        for name in declared_models(root):
-            rec = state.models.get(name)
-            assert rec is not None and rec.job is not None and rec.job.job_id in live_ids, \
-                f"seed {seed}: state lost track of {name}: {rec}"
+        corrupt, lost = None, []
+        try:
+            st = read_state(root, env)
+        except FtopsError as e:
+            corrupt = str(e)
+        else:
+            for name in declared_models(root):
+                rec = st.models.get(name)
+                if rec is None or rec.job is None or rec.job.job_id not in live_ids:
+                    lost.append(f"{name}: {rec}")
     return TrialResult(seed=seed, crashes=crashes, kill_points=points, uploads=uploads, live_by_model=live,
                        extra_uploads=max(0, uploads - DATASETS),
                        duplicates=sum(n - 1 for n in live.values() if n > 1), reruns=reruns,
-                       seconds=time.monotonic() - start)
+                       seconds=time.monotonic() - start, backend=state.backend, corrupt=corrupt, lost=lost,
+                       locked_reruns=sum("error[state.locked]" in r.err for r in failed))
 
 
 def check_trial(t: TrialResult, names: list[str]) -> None:
+    assert t.corrupt is None, f"seed {t.seed}: the {t.backend} state cannot be read: {t.corrupt}"
+    assert not t.lost, f"seed {t.seed}: the {t.backend} state lost track of {t.lost}"
+    assert t.locked_reruns == 0, f"seed {t.seed}: a killed run's lock blocked {t.locked_reruns} re-run(s)"
     assert t.live_by_model == {n: 1 for n in names}, f"seed {t.seed}: live jobs per model {t.live_by_model}"
     assert t.uploads <= DATASETS + t.crashes, f"seed {t.seed}: {t.uploads} uploads for {t.crashes} crashes"
 
@@ -304,7 +394,11 @@ def check_trial(t: TrialResult, names: list[str]) -> None:
 def summarize(trials: list[TrialResult]) -> str:
     points = collections.Counter(p for t in trials for p in t.kill_points)
     return (f"trials={len(trials)} crashes={sum(t.crashes for t in trials)} "
+            f"kills_after_a_job={sum(jobs > 0 for t in trials for _u, jobs in t.kill_points)} "
             f"duplicates={sum(t.duplicates for t in trials)} extra_uploads={sum(t.extra_uploads for t in trials)} "
+            f"corrupt_states={sum(t.corrupt is not None for t in trials)} "
+            f"lost_records={sum(len(t.lost) for t in trials)} "
+            f"locked_reruns={sum(t.locked_reruns for t in trials)} "
             f"max_reruns={max((t.reruns for t in trials), default=0)} "
             f"wall={sum(t.seconds for t in trials):.1f}s\n"
             f"kill points (uploads, jobs) on the remote when killed: {dict(sorted(points.items()))}")

@@ -17,7 +17,7 @@ from tests.reliability.harness import QUICKSTART_DATA, Served, run_cli, served_s
 pytest.importorskip("boto3")
 
 MODELS = ("m0", "m1")
-FAULTS = "error_rate=0.3,rate_limit_rate=0.3,lost_response_rate=0.3,seed={seed}"
+FAULTS = "error_rate=0.3,rate_limit_rate=0.3,lost_response_rate=0.3,retry_after_ms=50,seed={seed}"
 
 
 @pytest.fixture(autouse=True)

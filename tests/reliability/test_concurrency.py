@@ -1,7 +1,8 @@
 """Two applies at once.
 
-Same project (one state file): the flock makes one of them the only writer; the other exits 1 with
-`state.locked` naming the holder, or (if it started after the winner finished) finds nothing to do.
+Same project (one state: the local file, or a postgres database): the lock (a flock, an advisory lock)
+makes one of them the only writer; the other exits 1 with `state.locked` naming the holder, or (if it
+started after the winner finished) finds nothing to do.
 Separate state files (two copies of one project, same `project:` name, one served sandbox): the
 look-before-create and the final duplicate sweep leave at most one live job per fingerprint.
 """
@@ -15,7 +16,10 @@ import pytest
 
 from tests.reliability.harness import (
     DATASETS,
+    STATE_BACKENDS,
     finish,
+    fresh_state,
+    ftops_env,
     run_ftops,
     served_sandbox,
     start_ftops,
@@ -24,16 +28,20 @@ from tests.reliability.harness import (
 )
 
 
-@pytest.mark.parametrize("round_", range(2))
-def test_two_applies_one_project(tmp_path: Path, round_: int) -> None:
-    with served_sandbox(tmp_path / "sandbox.db", faults="latency_ms=20") as s:
-        root = write_project(tmp_path / "proj", s.url)
-        a = start_ftops(root, "apply", "--auto-approve")
-        b = start_ftops(root, "apply", "--auto-approve")
+# Two rounds on local, one on postgres (each round costs ~5-9 s).
+@pytest.mark.parametrize(("backend", "round_"), [(b, r) for b in STATE_BACKENDS for r in range(2 if b == "local" else 1)])
+def test_two_applies_one_project(tmp_path: Path, backend: str, round_: int, request: pytest.FixtureRequest) -> None:
+    pg = request.getfixturevalue("postgres") if backend == "postgres" else None
+    with fresh_state(backend, pg) as state, served_sandbox(tmp_path / "sandbox.db", faults="latency_ms=20") as s:
+        env = ftops_env(**state.env())
+        root = write_project(tmp_path / "proj", s.url, state=state)
+        a = start_ftops(root, "apply", "--auto-approve", env=env)
+        b = start_ftops(root, "apply", "--auto-approve", env=env)
         ra, rb = finish(a), finish(b)
         runs = {a.pid: ra, b.pid: rb}
         codes = sorted(r.code for r in runs.values())
         jobs, uploads, live = s.jobs(), s.uploads(), s.live_jobs_by_model()
+        st = state_loads(root, env)  # readable through its backend, and it records exactly the jobs
     for r in runs.values():
         assert "Traceback" not in r.err, r.err
     assert live == {"m0": 1, "m1": 1, "m2": 1}
@@ -50,8 +58,9 @@ def test_two_applies_one_project(tmp_path: Path, round_: int) -> None:
         # The second started after the first finished: it must have had nothing to do.
         assert sum("0 uploaded, 0 created" in r.out for r in runs.values()) >= 1
         outcome = "sequential (second had nothing to do)"
-    print(f"\ntwo applies, one project, round {round_}: exit codes {codes}: {outcome}")
-    state_loads(root)
+    print(f"\ntwo applies, one project, {backend} state, round {round_}: exit codes {codes}: {outcome}")
+    assert not st.intents
+    assert {m.job.job_id for m in st.models.values() if m.job} == {j["id"] for j in jobs}
 
 
 @pytest.mark.parametrize(("provider", "round_"), [("openai", 0), ("openai", 1), ("together", 0)])

@@ -2,7 +2,8 @@
 latency, on a served sandbox and on the embedded one (FTOPS_SANDBOX_FAULTS).
 
 Proves that a lost create is resolved by looking before trying again: apply, re-run until it exits 0
-(bounded), converges with zero duplicate jobs and zero duplicate uploads. Prints the requests made
+(bounded), converges with zero duplicate jobs and zero duplicate uploads, and the state (local, or
+postgres: a fresh database per trial) records exactly the provider's jobs. Prints the requests made
 and the time taken (pytest -s).
 """
 
@@ -21,7 +22,9 @@ from tests.reliability.harness import (
     API_KEY,
     DATASETS,
     declared_models,
+    fresh_state,
     run_cli,
+    StateSpec,
     served_sandbox,
     state_loads,
     write_project,
@@ -61,16 +64,30 @@ def apply_until_done(root: Path, capsys: pytest.CaptureFixture[str], before_each
     pytest.fail(f"apply did not converge in {BOUND} runs:\n{err}")
 
 
-@pytest.mark.parametrize(("provider", "seed"), [
-    ("openai", 1), ("together", 1),
-    *[pytest.param(p, s, marks=pytest.mark.soak) for p, s in (("openai", 2), ("openai", 3), ("together", 2))],
-])
-def test_served_faults_converge_without_duplicates(tmp_path: Path, provider: str, seed: int,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+# Few postgres trials by default (each costs ~10 s); more under -m soak with FTOPS_SOAK_TRIALS.
+SERVED_CASES = [("local", "openai", 1), ("local", "together", 1), ("postgres", "openai", 2),
+                *[pytest.param(*c, marks=pytest.mark.soak)
+                  for c in (("local", "openai", 2), ("local", "openai", 3), ("local", "together", 2))]]
+
+
+@pytest.mark.parametrize(("backend", "provider", "seed"), SERVED_CASES)
+def test_served_faults_converge_without_duplicates(tmp_path: Path, backend: str, provider: str, seed: int,
+                                                  capsys: pytest.CaptureFixture[str], request: pytest.FixtureRequest,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    pg = request.getfixturevalue("postgres") if backend == "postgres" else None
+    with fresh_state(backend, pg) as state:
+        for var, value in state.env().items():  # the CLI runs in-process: it reads this process's env
+            monkeypatch.setenv(var, value)
+        served_faults_trial(tmp_path, provider, seed, state, capsys)
+
+
+def served_faults_trial(tmp_path: Path, provider: str, seed: int, state: StateSpec,
+                        capsys: pytest.CaptureFixture[str]) -> None:
+    """One served sandbox at 30% faults, apply re-run until it exits 0; asserts the remote truth and the state."""
     start = time.monotonic()
     with served_sandbox(tmp_path / "sandbox.db", faults=FAULTS.format(seed=seed), retry_after_scale=0.05) as s:
         root = write_project(tmp_path / "proj", s.url_for(provider), models=MODELS, provider_extra=PROVIDER,
-                             provider=provider)
+                             provider=provider, state=state)
         runs = apply_until_done(root, capsys)
         jobs = s.jobs()
         live = s.live_jobs_by_model()
@@ -79,15 +96,15 @@ def test_served_faults_converge_without_duplicates(tmp_path: Path, provider: str
         requests = s.requests
     elapsed = time.monotonic() - start
     with capsys.disabled():
-        print(f"\nfaults 30% served {provider} seed={seed}: {runs} apply run(s), {requests} requests, {elapsed:.1f}s, "
-              f"{len(jobs)} jobs created, {uploads} uploads; by kind {counts}")
+        print(f"\nfaults 30% served {provider} state={state.backend} seed={seed}: {runs} apply run(s), "
+              f"{requests} requests, {elapsed:.1f}s, {len(jobs)} jobs created, {uploads} uploads; by kind {counts}")
     names = declared_models(root)
     assert live == {n: 1 for n in names}
     assert len(jobs) == len(names), f"duplicate jobs were created (even if cancelled later): {jobs}"
     assert uploads == DATASETS
-    state = state_loads(root)
-    assert not state.intents
-    assert {state.models[n].job.job_id for n in names} == {j["id"] for j in jobs}  # type: ignore[union-attr]
+    st = state_loads(root)  # through the backend ftops.yaml names
+    assert not st.intents
+    assert {st.models[n].job.job_id for n in names} == {j["id"] for j in jobs}  # type: ignore[union-attr]
 
 
 def test_embedded_sandbox_faults_converge_without_duplicates(tmp_path: Path, capsys: pytest.CaptureFixture[str],

@@ -1,4 +1,5 @@
-"""Session-wide state servers (real PostgreSQL, moto's S3 server) and a factory of backends per test."""
+"""Session-wide S3 server (moto) and a factory of backends per test; the PostgreSQL server is the suite-wide
+`postgres` fixture of tests/conftest.py (the reliability harness and the benchmarks use it too)."""
 
 from __future__ import annotations
 
@@ -14,20 +15,9 @@ from typing import Any
 import pytest
 
 from ftops.state import StateBackend
-from tests.state.servers import Postgres, S3Server, make_bucket, start_postgres, start_s3
+from tests.state.servers import Postgres, S3Server, make_bucket, start_s3
 
 _counter = itertools.count()
-
-
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[Postgres]:
-    pg = start_postgres()
-    if isinstance(pg, str):
-        pytest.skip(f"no PostgreSQL server: {pg}")
-    try:
-        yield pg
-    finally:
-        pg.stop()
 
 
 @pytest.fixture(scope="session")

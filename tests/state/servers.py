@@ -46,6 +46,23 @@ class Postgres:
                        capture_output=True, check=False, timeout=60)
         shutil.rmtree(self.datadir.parent, ignore_errors=True)
 
+    def create_database(self, name: str) -> str:
+        """A new, empty database on this server; returns its URL (one per trial keeps trials independent,
+        schema creation included)."""
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url.rsplit("/", 1)[0] + "/" + name
+
+    def drop_database(self, name: str) -> None:
+        """Drop `name`, ending any session still connected to it (a killed run's, if the server has not
+        noticed yet)."""
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
 
 def start_postgres() -> Postgres | str:
     initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")

@@ -3,7 +3,8 @@
 Lock tests are sequential (one holder, then a contender), so they are deterministic on moto too: its
 threaded server checks and writes a conditional PUT in separate steps, so two truly simultaneous
 `If-None-Match: *` writes could both succeed there (never on AWS S3). The concurrent two-process
-apply test therefore runs on postgres (tests/state/test_postgres_apply.py), not on moto.
+apply test therefore runs on postgres (tests/state/test_shared_state.py, tests/reliability/test_concurrency.py),
+not on moto.
 """
 
 from __future__ import annotations

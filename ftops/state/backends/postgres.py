@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -262,16 +263,25 @@ class PostgresBackend(StateBackend):
             row = cur.fetchone()
             return int(row[0]) if row else None
 
+    #: How long `lock_info` waits for a new holder's row (it takes the lock, then writes the row).
+    holder_row_wait = 1.0
+
     def lock_info(self) -> LockInfo | None:
         pid = self._holder_pid()
         if pid is None:
             return None
-        with self.conn.cursor() as cur:
-            cur.execute("SELECT info FROM ftops_locks WHERE state = %s", (self.name,))
-            row = cur.fetchone()
-        if row is None or row[0].get("pg_pid") != pid:
-            return LockInfo(id="?", who=f"a postgres session (pid {pid})", operation="?", since="?")
-        return LockInfo.model_validate(row[0])
+        deadline = time.monotonic() + self.holder_row_wait
+        while True:
+            with self.conn.cursor() as cur:
+                cur.execute("SELECT info FROM ftops_locks WHERE state = %s", (self.name,))
+                row = cur.fetchone()
+            if row is not None and row[0].get("pg_pid") == pid:
+                return LockInfo.model_validate(row[0])
+            # A contender that lost by a hair reads before the winner's row commits: wait for it, so the
+            # refusal names the holder (user, host, pid) rather than a server session.
+            if time.monotonic() >= deadline or self._holder_pid() != pid:
+                return LockInfo(id="?", who=f"a postgres session (pid {pid})", operation="?", since="?")
+            time.sleep(0.02)
 
     def force_unlock(self, lock_id: str) -> None:
         holder = self.lock_info()
