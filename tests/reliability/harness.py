@@ -420,3 +420,15 @@ def run_cli(root: Path, capsys: Any, *args: str) -> tuple[int, str, str]:
     cap = capsys.readouterr()
     assert "Traceback" not in cap.err and "internal error" not in cap.err, cap.err
     return code, cap.out, cap.err
+
+
+def shorten_backoff(monkeypatch: Any, factor: float = 25.0) -> None:
+    """The same retry policy with `factor`-times shorter waits, for every provider and the executor: the
+    policy's shape, not its scale, is under test (429 waits are the sandbox's `retry_after_ms`)."""
+    from ftops.engine.apply import Executor
+    from ftops.providers.bedrock import BedrockProvider
+    from ftops.providers.http import HttpProvider
+
+    for cls in (HttpProvider, BedrockProvider, Executor):
+        orig = cls._backoff
+        monkeypatch.setattr(cls, "_backoff", lambda self, a, _orig=orig: _orig(self, a) / factor)

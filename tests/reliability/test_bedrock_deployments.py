@@ -10,9 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ftops.engine.apply import Executor
-from ftops.providers.bedrock import BedrockProvider
-from tests.reliability.harness import QUICKSTART_DATA, Served, run_cli, served_sandbox
+from tests.reliability.harness import QUICKSTART_DATA, Served, run_cli, served_sandbox, shorten_backoff
 
 pytest.importorskip("boto3")
 
@@ -26,9 +24,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "sandbox-secret")
     for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "FTOPS_SANDBOX_FAULTS", "FTOPS_SANDBOX_TIME_SCALE"):
         monkeypatch.delenv(var, raising=False)
-    orig_p, orig_e = BedrockProvider._backoff, Executor._backoff
-    monkeypatch.setattr(BedrockProvider, "_backoff", lambda self, a: orig_p(self, a) / 25)
-    monkeypatch.setattr(Executor, "_backoff", lambda self, a: orig_e(self, a) / 25)
+    shorten_backoff(monkeypatch)
 
 
 def project(root: Path, url: str) -> Path:

@@ -12,10 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ftops.engine.apply import Executor
-from ftops.providers.bedrock import BedrockProvider
-from ftops.providers.vertex import VertexProvider
-from tests.reliability.harness import QUICKSTART_DATA, Served, run_cli, served_sandbox, state_loads
+from tests.reliability.harness import QUICKSTART_DATA, Served, run_cli, served_sandbox, state_loads, shorten_backoff
 
 pytest.importorskip("boto3")
 
@@ -30,11 +27,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GOOGLE_OAUTH_ACCESS_TOKEN", "ya29.sandbox-token")
     for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "FTOPS_SANDBOX_FAULTS", "FTOPS_SANDBOX_TIME_SCALE"):
         monkeypatch.delenv(var, raising=False)
-    orig_p, orig_e = BedrockProvider._backoff, Executor._backoff
-    monkeypatch.setattr(BedrockProvider, "_backoff", lambda self, a: orig_p(self, a) / 25)
-    orig_v = VertexProvider._backoff
-    monkeypatch.setattr(VertexProvider, "_backoff", lambda self, a: orig_v(self, a) / 25)
-    monkeypatch.setattr(Executor, "_backoff", lambda self, a: orig_e(self, a) / 25)
+    shorten_backoff(monkeypatch)
 
 
 PROVIDERS = ("bedrock", "vertex")

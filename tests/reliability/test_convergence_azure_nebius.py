@@ -16,9 +16,7 @@ from typing import Any
 
 import pytest
 
-from ftops.engine.apply import Executor
-from ftops.providers import OpenAIProvider
-from tests.reliability.harness import QUICKSTART_DATA, run_cli
+from tests.reliability.harness import QUICKSTART_DATA, run_cli, shorten_backoff
 
 MODELS = 3
 FAULTS = "error_rate=0.3,rate_limit_rate=0.3,lost_response_rate=0.3,latency_ms=5,retry_after_ms=50,seed={seed}"
@@ -34,9 +32,7 @@ PROVIDERS: dict[str, dict[str, str]] = {
 def fast(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("FTOPS_SANDBOX_FAULTS", "FTOPS_SANDBOX_TIME_SCALE", "FTOPS_TODAY"):
         monkeypatch.delenv(var, raising=False)
-    orig_p, orig_e = OpenAIProvider._backoff, Executor._backoff
-    monkeypatch.setattr(OpenAIProvider, "_backoff", lambda self, a: orig_p(self, a) / 25)
-    monkeypatch.setattr(Executor, "_backoff", lambda self, a: orig_e(self, a) / 25)
+    shorten_backoff(monkeypatch)
 
 
 def _project(root: Path, ptype: str) -> Path:

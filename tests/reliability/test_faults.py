@@ -16,8 +16,6 @@ from typing import Any
 
 import pytest
 
-from ftops.engine.apply import Executor
-from ftops.providers import HttpProvider
 from tests.reliability.harness import (
     API_KEY,
     DATASETS,
@@ -28,6 +26,7 @@ from tests.reliability.harness import (
     served_sandbox,
     state_loads,
     write_project,
+    shorten_backoff,
 )
 
 FAULTS = "error_rate=0.3,rate_limit_rate=0.3,lost_response_rate=0.3,latency_ms=30,retry_after_ms=50,seed={seed}"
@@ -44,9 +43,7 @@ def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TOGETHER_API_KEY", API_KEY)
     for var in ("FTOPS_SANDBOX_FAULTS", "FTOPS_SANDBOX_TIME_SCALE", "OPENAI_BASE_URL"):
         monkeypatch.delenv(var, raising=False)
-    orig_p, orig_e = HttpProvider._backoff, Executor._backoff
-    monkeypatch.setattr(HttpProvider, "_backoff", lambda self, a: orig_p(self, a) / 25)
-    monkeypatch.setattr(Executor, "_backoff", lambda self, a: orig_e(self, a) / 25)
+    shorten_backoff(monkeypatch)
 
 
 def cli(root: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:

@@ -11,9 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ftops.engine.apply import Executor
-from ftops.providers.vertex import VertexProvider
-from tests.reliability.harness import Served, run_cli, served_sandbox
+from tests.reliability.harness import Served, run_cli, served_sandbox, shorten_backoff
 
 MODELS = ("d0", "d1")
 FAULTS = "error_rate=0.3,rate_limit_rate=0.3,lost_response_rate=0.3,latency_ms=5,retry_after_ms=50,seed={seed}"
@@ -24,9 +22,7 @@ def env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GOOGLE_OAUTH_ACCESS_TOKEN", "ya29.sandbox-token")
     for var in ("FTOPS_SANDBOX_FAULTS", "FTOPS_SANDBOX_TIME_SCALE"):
         monkeypatch.delenv(var, raising=False)
-    orig_v, orig_e = VertexProvider._backoff, Executor._backoff
-    monkeypatch.setattr(VertexProvider, "_backoff", lambda self, a: orig_v(self, a) / 25)
-    monkeypatch.setattr(Executor, "_backoff", lambda self, a: orig_e(self, a) / 25)
+    shorten_backoff(monkeypatch)
 
 
 def project(root: Path, url: str) -> Path:
