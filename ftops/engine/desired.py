@@ -277,4 +277,6 @@ def _price(caps: Any, base_model: str, method: str, trained: int, n_epochs: int,
                              "estimate it")
     return CostInfo(usd=round(trained * price / 1_000_000, 4), trained_tokens=trained, n_epochs=n_epochs,
                     price_per_1m=price, approximate=True,
-                    note=f"{caps.title or caps.name} price table; tokens counted with tiktoken")
+                    note=f"{caps.title or caps.name} price table"
+                         + ("" if caps.prices_checked else " (not re-checked against the provider's pricing page)")
+                         + "; tokens counted with tiktoken")

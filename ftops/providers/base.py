@@ -237,6 +237,8 @@ class Capabilities(BaseModel):
     """USD per 1M trained tokens, by method then exact base model id (no prefixes: an unknown model
     has an unknown price)."""
     prices_source: str = ""
+    prices_checked: bool = True
+    """False when the table could not be checked against the provider's page: every estimate says so."""
     new_jobs_until: Cutoff | None = None
     """Last day the provider accepts new fine-tuning jobs, when announced."""
     model_shutdowns: dict[str, Cutoff] = Field(default_factory=dict)

@@ -84,7 +84,8 @@ ON_DEMAND_BASE_MODELS = ("amazon.nova-micro-v1", "amazon.nova-lite-v1", "amazon.
 ON_DEMAND_REGIONS = frozenset({"us-east-1", "us-west-2"})
 _SHA_KEY = re.compile(r"([0-9a-f]{64})\.jsonl$")
 _PRICES_SOURCE = ("Amazon Bedrock pricing page, model customization (aws.amazon.com/bedrock/pricing), USD per 1M "
-                  "tokens trained (per 1,000 tokens x 1000), as published 2025; storage and inference extra")
+                  "tokens trained (per 1,000 tokens x 1000), as published 2025 and NOT re-checked since (the page "
+                  "renders its prices client-side): confirm there before relying on them; storage and inference extra")
 
 BEDROCK_CAPABILITIES = Capabilities(
     name="bedrock",
@@ -125,6 +126,7 @@ BEDROCK_CAPABILITIES = Capabilities(
     prices={"supervised": {"amazon.nova-micro-v1:0:128k": 1.0, "amazon.nova-lite-v1:0:300k": 2.0,
                            "amazon.nova-pro-v1:0:300k": 8.0}},
     prices_source=_PRICES_SOURCE,
+    prices_checked=False,
     fine_tuned_model_pattern="arn:aws:bedrock:{region}:{account}:custom-model/{base}/{id}",
     upload_format=BEDROCK_CONVERSATION,
     deployment_fields=(
