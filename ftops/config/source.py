@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Union
 
-import yaml  # type: ignore[import-untyped]
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode  # type: ignore[import-untyped]
+import yaml  # type: ignore[import-untyped, unused-ignore]  # typed when types-PyYAML is installed
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode  # type: ignore[import-untyped, unused-ignore]
 
 from ftops.diagnostics import Diagnostic, SourceRange, error
 
@@ -37,7 +37,7 @@ def _without_timestamps(base: Any) -> dict[Any, list[tuple[str, Any]]]:
             for first, resolvers in base.yaml_implicit_resolvers.items()}
 
 
-class PurePositionLoader(yaml.SafeLoader):  # type: ignore[misc]
+class PurePositionLoader(yaml.SafeLoader):  # type: ignore[misc, unused-ignore]
     """SafeLoader used only to compose nodes and construct scalars (the pure-Python parser).
 
     Mappings and sequences are walked by `_Walker`, which records positions and detects
@@ -45,17 +45,18 @@ class PurePositionLoader(yaml.SafeLoader):  # type: ignore[misc]
     is a date, and `api_version: 2024-10-21` must stay the string it looks like.
     """
 
-    yaml_implicit_resolvers: ClassVar[dict[Any, list[tuple[str, Any]]]] = _without_timestamps(yaml.SafeLoader)
+    yaml_implicit_resolvers: ClassVar[dict[Any, list[tuple[str, Any]]]] = _without_timestamps(  # type: ignore[misc, unused-ignore]
+        yaml.SafeLoader)
 
 
 if hasattr(yaml, "CSafeLoader"):
-    class PositionLoader(yaml.CSafeLoader):  # type: ignore[misc]
+    class PositionLoader(yaml.CSafeLoader):  # type: ignore[misc, unused-ignore]
         """The same as PurePositionLoader on libyaml's parser (~5x faster, same marks)."""
 
-        yaml_implicit_resolvers: ClassVar[dict[Any, list[tuple[str, Any]]]] = \
-            _without_timestamps(yaml.SafeLoader)
+        yaml_implicit_resolvers: ClassVar[dict[Any, list[tuple[str, Any]]]] = _without_timestamps(  # type: ignore[misc, unused-ignore]
+            yaml.SafeLoader)
 else:  # pragma: no cover - PyYAML built without libyaml
-    PositionLoader = PurePositionLoader  # type: ignore[misc]
+    PositionLoader = PurePositionLoader  # type: ignore[misc, assignment, unused-ignore]
 
 
 def _range(filename: str, node: Node) -> SourceRange:
@@ -101,7 +102,7 @@ _PLAIN_TAGS: dict[type, str] = {
 }
 
 
-class _Refused(yaml.constructor.ConstructorError):  # type: ignore[misc]
+class _Refused(yaml.constructor.ConstructorError):  # type: ignore[misc, unused-ignore]
     """A value the walker will not build (too deep, too long); carries its own hint."""
 
     def __init__(self, problem: str, node: Node, hint: str) -> None:
