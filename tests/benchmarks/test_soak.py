@@ -50,6 +50,9 @@ def test_soak_kill9(tmp_path: Path, backend: str, provider: str, request: pytest
             check_trial(t, names)
         except AssertionError as e:  # keep going: the figures of the whole run are the point
             failures.append(f"seed {seed}: {e}")
+        if results and results[-1].seed == seed:  # one line per trial: an interrupted soak still tells
+            print(f"  seed {seed}: kills at (uploads, jobs) {results[-1].kill_points}, "
+                  f"{results[-1].reruns} re-run(s), {results[-1].seconds:.1f}s", flush=True)
     wall = time.monotonic() - start
     print(f"\nsoak ({backend}, {provider}): {summarize(results)}\n"
           f"soak wall time {wall:.0f}s for {n} trials; failures: {len(failures)}")

@@ -61,10 +61,12 @@ def apply_until_done(root: Path, capsys: pytest.CaptureFixture[str], before_each
     pytest.fail(f"apply did not converge in {BOUND} runs:\n{err}")
 
 
-# Few postgres trials by default (each costs ~10 s); more under -m soak with FTOPS_SOAK_TRIALS.
+# One postgres trial by default, its uploads processed in 0.5 s instead of the sandbox's 3 (~12 s instead of
+# 13-36 s); extra seeds under -m soak (and tests/benchmarks/test_soak.py, FTOPS_SOAK_FAULT_TRIALS).
 SERVED_CASES = [("local", "openai", 1), ("local", "together", 1), ("postgres", "openai", 2),
                 *[pytest.param(*c, marks=pytest.mark.soak)
                   for c in (("local", "openai", 2), ("local", "openai", 3), ("local", "together", 2))]]
+PROCESSING_S = {"local": 3.0, "postgres": 0.5}
 
 
 @pytest.mark.parametrize(("backend", "provider", "seed"), SERVED_CASES)
@@ -75,14 +77,16 @@ def test_served_faults_converge_without_duplicates(tmp_path: Path, backend: str,
     with fresh_state(backend, pg) as state:
         for var, value in state.env().items():  # the CLI runs in-process: it reads this process's env
             monkeypatch.setenv(var, value)
-        served_faults_trial(tmp_path, provider, seed, state, capsys)
+        served_faults_trial(tmp_path, provider, seed, state, capsys, PROCESSING_S[backend])
 
 
 def served_faults_trial(tmp_path: Path, provider: str, seed: int, state: StateSpec,
-                        capsys: pytest.CaptureFixture[str]) -> None:
-    """One served sandbox at 30% faults, apply re-run until it exits 0; asserts the remote truth and the state."""
+                        capsys: pytest.CaptureFixture[str], file_processing_s: float = 3.0) -> None:
+    """One served sandbox at 30% faults, apply re-run until it exits 0; asserts the remote truth and the state.
+    `file_processing_s`: how long an OpenAI-dialect upload stays `uploaded` (the sandbox's default: 3 s)."""
     start = time.monotonic()
-    with served_sandbox(tmp_path / "sandbox.db", faults=FAULTS.format(seed=seed), retry_after_scale=0.05) as s:
+    with served_sandbox(tmp_path / "sandbox.db", faults=FAULTS.format(seed=seed), retry_after_scale=0.05,
+                        file_processing_s=file_processing_s) as s:
         root = write_project(tmp_path / "proj", s.url_for(provider), models=MODELS, provider_extra=PROVIDER,
                              provider=provider, state=state)
         runs = apply_until_done(root, capsys)
