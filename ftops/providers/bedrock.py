@@ -464,15 +464,24 @@ class BedrockProvider(Provider):
             group=(m.group(1) + m.group(2)) if m else None, attempt=int(m.group(3)) if m else None)
 
     def list_jobs(self, project: str) -> list[RemoteJob]:
-        params: dict[str, Any] = {"nameContains": f"-x{project_key(project)}", "maxResults": 100}
+        pk = project_key(project)
+        return [j for j in self._list(f"-x{pk}") if j.group is not None and j.group.startswith(pk)]
+
+    def find_jobs(self, identity: Identity) -> list[RemoteJob]:
+        """The look before a create, by the group's tag in the job name (`nameContains`): one short page
+        whatever the number of jobs in the project."""
+        key = self.group_key(identity.project, identity.model, identity.fingerprint)
+        return [j for j in self._list(f"-x{key}n") if j.group == key]
+
+    def _list(self, name_contains: str) -> list[RemoteJob]:
+        params: dict[str, Any] = {"nameContains": name_contains, "maxResults": 100}
         out: list[RemoteJob] = []
         for _ in range(1000):
             page = self._call("bedrock", "list_model_customization_jobs", **params)
             out += [self._job(o) for o in page.get("modelCustomizationJobSummaries") or []]
             token = page.get("nextToken")
             if not token:
-                pk = project_key(project)
-                return [j for j in out if j.group is not None and j.group.startswith(pk)]
+                return out
             params["nextToken"] = token
         raise ProviderError("ListModelCustomizationJobs did not end within 1000 pages", code="pagination")
 

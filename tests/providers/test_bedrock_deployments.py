@@ -130,3 +130,22 @@ def test_validation_refuses_other_bases_and_provisioned_and_warns_on_region() ->
         ("type",)]
     assert [p.code for p in BedrockProvider(None).validate_model_deployment(nova, {"typo": 1})] == [
         "provider.unknown_option"]
+
+
+def test_the_look_before_a_create_is_one_filtered_request(world: tuple[SandboxApp, BedrockProvider]) -> None:
+    """find_jobs asks ListModelCustomizationJobs for the identity's tag in the job name: one request that
+    returns only that group's jobs, however many the project has (list_jobs pages through all of them)."""
+    _app, prov = world
+    line = {"schemaVersion": "bedrock-conversation-2024",
+            "messages": [{"role": "user", "content": [{"text": "q"}]},
+                         {"role": "assistant", "content": [{"text": "a"}]}]}
+    prov.client("s3").put_object(Bucket="b", Key="t.jsonl", Body=(json.dumps(line) + "\n").encode() * 12)
+    arns = [prov.client("bedrock").create_model_customization_job(
+        jobName=prov.job_name(ident(model=f"m{i}")), customModelName=f"c{i}", roleArn=ROLE,
+        baseModelIdentifier=BASE, trainingDataConfig={"s3Uri": "s3://b/t.jsonl"},
+        outputDataConfig={"s3Uri": "s3://b/out/"})["jobArn"] for i in range(120)]
+    before = prov.requests_sent
+    found = prov.find_jobs(ident(model="m7"))
+    assert [j.id for j in found] == [arns[7]] and prov.requests_sent - before == 1
+    before = prov.requests_sent
+    assert len(prov.list_jobs("p")) == 120 and prov.requests_sent - before == 2  # two pages of 100
