@@ -97,7 +97,12 @@ def test_injected_429_and_500_bodies(make_app: Callable[..., SandboxApp]) -> Non
     with in_process_client(app) as client:
         r = client.get("/models")
         assert r.status_code == 429 and r.headers["Retry-After"] == "1"
+        assert r.headers["retry-after-ms"] == "1000"
         assert r.json()["error"]["code"] == "rate_limit_exceeded"
+    quick = make_app(faults=FaultConfig.parse("rate_limit_rate=1,retry_after_ms=50,seed=1"))
+    with in_process_client(quick) as client:
+        r = client.get("/models")  # the wait tests ask for; Retry-After (whole seconds) rounds up
+        assert r.status_code == 429 and (r.headers["retry-after-ms"], r.headers["Retry-After"]) == ("50", "1")
     app = make_app(faults=FaultConfig(error_rate=1.0, seed=1))
     with in_process_client(app) as client:
         r = client.get("/models")

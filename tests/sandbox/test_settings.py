@@ -17,7 +17,7 @@ def test_parse_full_fault_string() -> None:
 
 @pytest.mark.parametrize("text, hint", [
     ("error_rate", "e.g. error_rate=0.2,latency_ms=50,seed=7"), ("eror_rate=0.1", "did you mean `error_rate`?"), ("error_rate=2", ""),
-    ("error_rate=abc", ""), ("latency_ms=-1", ""), ("seed=1.5", ""), ("error_rate=0.1,error_rate=0.2", ""),
+    ("error_rate=abc", ""), ("latency_ms=-1", ""), ("retry_after_ms=-5", ""), ("seed=1.5", ""), ("error_rate=0.1,error_rate=0.2", ""),
     ("error_rate=0.7,rate_limit_rate=0.5", ""),
 ])
 def test_bad_fault_strings(text: str, hint: str) -> None:
