@@ -1,6 +1,6 @@
 """Harness for reliability tests (shared with tests/benchmarks/test_soak.py): a served sandbox that counts requests, a multi-model project
-pointing at it with a real provider type (`openai`, `together`: every test is parametrised by provider through
-`PROVIDER_TYPES`) and a state backend (`local`, `postgres`: `STATE_BACKENDS`, one fresh database per trial
+pointing at it with a real provider type (`openai`, `together`, `fireworks`: every test is parametrised by
+provider through `PROVIDER_TYPES`) and a state backend (`local`, `postgres`: `STATE_BACKENDS`, one fresh database per trial
 from `fresh_state`), `ftops` as a real subprocess, and the remote truth.
 
 The truth is read from the sandbox's own SQLite database, never from what ftops says it did:
@@ -37,10 +37,34 @@ REPO = Path(__file__).resolve().parents[2]
 QUICKSTART_DATA = REPO / "examples" / "quickstart" / "data"
 API_KEY = "sk-reliability-test-key-7f3a9c"
 DEAD = ("failed", "cancelled", "expired")
-# Provider types under test: the sandbox dialect's URL prefix and the key variable ftops reads.
-PROVIDERS: dict[str, tuple[str, str]] = {"openai": ("/v1", "OPENAI_API_KEY"),
-                                         "together": ("/together/v1", "TOGETHER_API_KEY")}
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    """A provider type under test: its sandbox dialect's URL prefix, the key variable ftops reads, and what
+    `write_project` declares for it (a base model the dialect fine-tunes, extra provider-entry lines, and
+    whether it takes a `seed`)."""
+
+    prefix: str
+    key_env: str
+    base_model: str
+    entry: tuple[str, ...] = ()
+    seed: bool = True
+
+
+PROVIDERS: dict[str, ProviderSpec] = {
+    "openai": ProviderSpec("/v1", "OPENAI_API_KEY", "gpt-4o-mini-2024-07-18"),
+    "together": ProviderSpec("/together/v1", "TOGETHER_API_KEY", "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"),
+    # Fireworks: its account in the URL path (`account_id:`); client-chosen job ids are its identity, and a
+    # declared `seed` is refused (Fireworks takes none). The user's suffix is the job's displayName and
+    # leads its output model id.
+    "fireworks": ProviderSpec("/fireworks/v1", "FIREWORKS_API_KEY", "accounts/fireworks/models/llama-v3p1-8b-instruct",
+                              entry=("account_id: reliability",), seed=False),
+}
 PROVIDER_TYPES = list(PROVIDERS)
+# Providers whose jobs and files carry ids the client chose (a second create answers 409): `check_trial` holds
+# them to exactly one job per model ever created and one remote file per dataset.
+CLIENT_CHOSEN_IDS = frozenset({"fireworks"})
 _MODEL_IN_SUFFIX = re.compile(r"^rel-(\d+)(?:-|$)")
 # State backends under test. Checks read the state through the backend ftops itself opens (`read_state`),
 # never through a backend's own files.
@@ -99,7 +123,7 @@ class Served:
 
     def url_for(self, provider: str) -> str:
         """The base URL of `provider`'s dialect on this sandbox."""
-        return self.base + PROVIDERS[provider][0]
+        return self.base + PROVIDERS[provider].prefix
 
     @property
     def requests(self) -> int:
@@ -110,7 +134,8 @@ class Served:
             return db.execute(sql, args).fetchall()
 
     def live_files(self) -> int:
-        """Fine-tune files not deleted (duplicates a race made are swept by ftops)."""
+        """Fine-tune files not deleted (duplicates a race made are swept by ftops). Every dialect keeps its
+        files (Fireworks: its datasets, one row per dataset id, its bytes sent to that row) in `files`."""
         return int(self.remote("select count(*) from files where purpose = 'fine-tune' and deleted = 0")[0][0])
 
     def uploads(self) -> int:
@@ -118,8 +143,14 @@ class Served:
         return int(self.remote("select count(*) from files where purpose = 'fine-tune'")[0][0])
 
     def jobs(self) -> list[dict[str, Any]]:
-        rows = self.remote("select id, status, metadata, suffix from jobs order by seq")
-        return [{"id": i, "status": s, "metadata": json.loads(m or "{}"), "suffix": x or ""} for i, s, m, x in rows]
+        """Every job ever created. `suffix` is the user's suffix as the provider received it: the `suffix`
+        column (OpenAI, Together), or for Fireworks (no suffix field) the create request's `displayName`,
+        which also leads the output model's id."""
+        rows = self.remote("select id, status, metadata, suffix, dialect, "
+                           "json_extract(extra, '$.request.displayName') from jobs order by seq")
+        return [{"id": i, "status": s, "metadata": json.loads(m or "{}"),
+                 "suffix": (display if dialect == "fireworks" else x) or ""}
+                for i, s, m, x, dialect, display in rows]
 
     def live_jobs_by_model(self) -> dict[str, int]:
         """Live jobs per declared model, read from the user's suffix `rel-<i>` that `write_project` gives
@@ -140,9 +171,11 @@ class Served:
 
 
 def _kind(path: str) -> str:
-    """`/v1/fine_tuning/jobs/ftjob-x/cancel` -> `/v1/fine_tuning/jobs/*/cancel` (bounded key space)."""
+    """`/v1/fine_tuning/jobs/ftjob-x/cancel` -> `/v1/fine_tuning/jobs/*/cancel`, Fireworks's
+    `…/datasets/ds-x:upload` -> `…/datasets/*:upload` (bounded key space)."""
     parts = path.split("/")
-    return "/".join("*" if p.startswith(("ftjob-", "ft-", "file-", "upload_")) else p for p in parts)
+    return "/".join("*" + (":" + p.partition(":")[2] if ":" in p else "")
+                    if p.startswith(("ftjob-", "ft-", "file-", "upload_", "ds-")) else p for p in parts)
 
 
 @contextmanager
@@ -190,22 +223,25 @@ def served_sandbox(db: Path, *, faults: str | None = None, api_keys: list[str] |
 def write_project(root: Path, url: str, *, models: int = 3, project: str = "reliability",
                   provider_extra: str = "", provider: str = "openai", state: StateSpec = LOCAL) -> Path:
     """A project of `models` models sharing the two quickstart datasets (train for all, val for half),
-    on `provider` (its dialect of the sandbox at `url`), its state where `state` says. Only what both
-    providers take is declared."""
+    on `provider` (its dialect of the sandbox at `url`), its state where `state` says. Only what every
+    provider takes is declared, plus what `PROVIDERS[provider]` adds (Fireworks: `account_id`, no seed)."""
     (root / "data").mkdir(parents=True, exist_ok=True)
     for name in ("train.jsonl", "val.jsonl"):
         shutil.copyfile(QUICKSTART_DATA / name, root / "data" / name)
-    if provider != "openai" and url.endswith("/v1") and not url.endswith(PROVIDERS[provider][0]):
-        url = url.removesuffix("/v1") + PROVIDERS[provider][0]
-    base_model = "gpt-4o-mini-2024-07-18" if provider == "openai" else "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"
+    spec = PROVIDERS[provider]
+    if provider != "openai" and url.endswith("/v1") and not url.endswith(spec.prefix):
+        url = url.removesuffix("/v1") + spec.prefix
+    base_model = spec.base_model
     lines = ["version: 1", f"project: {project}", "provider:", f"  type: {provider}", f"  base_url: {url}"]
-    lines += [f"  {line}" for line in provider_extra.splitlines() if line.strip()]
+    lines += [f"  {line}" for line in (*spec.entry, *provider_extra.splitlines()) if line.strip()]
     lines.append("models:")
     for i in range(models):
         lines += [f"  m{i}:", f"    base_model: {base_model}", "    training_file: data/train.jsonl"]
         if i % 2 == 0:
             lines.append("    validation_file: data/val.jsonl")
-        lines += ["    hyperparameters: {n_epochs: 2}", f"    suffix: rel-{i}", f"    seed: {i + 1}"]
+        lines += ["    hyperparameters: {n_epochs: 2}", f"    suffix: rel-{i}"]
+        if spec.seed:
+            lines.append(f"    seed: {i + 1}")
     (root / "ftops.yaml").write_text("\n".join(lines) + "\n" + state.yaml())
     return root
 
@@ -219,7 +255,7 @@ def ftops_cmd(root: Path, *args: str) -> list[str]:
 
 def ftops_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FTOPS_SANDBOX", "OPENAI_"))}
-    env.update({var: API_KEY for _prefix, var in PROVIDERS.values()})
+    env.update({p.key_env: API_KEY for p in PROVIDERS.values()})
     env.update({"PYTHONUNBUFFERED": "1"}, **extra)
     return env
 
@@ -315,6 +351,8 @@ class TrialResult:
     corrupt: str | None = None  # why the state could not be read back after the re-run, if it could not
     lost: list[str] = field(default_factory=list)  # declared models the state does not point at a live job for
     locked_reruns: int = 0  # re-runs refused with state.locked (a dead run's lock outliving it)
+    provider: str = "openai"
+    jobs_created: int = 0  # every job the remote ever created, dead ones included
 
 
 def kill_trial(workdir: Path, seed: int, *, models: int = 3, max_crashes: int = 2, latency_ms: int = 20,
@@ -365,7 +403,8 @@ def kill_trial(workdir: Path, seed: int, *, models: int = 3, max_crashes: int = 
         _, reruns = apply_until_done(root, env=env, failed=failed)
         live = s.live_jobs_by_model()
         uploads = s.uploads()
-        live_ids = {j["id"] for j in s.jobs() if j["status"] not in DEAD}
+        jobs = s.jobs()
+        live_ids = {j["id"] for j in jobs if j["status"] not in DEAD}
         corrupt, lost = None, []
         try:
             st = read_state(root, env)
@@ -380,7 +419,8 @@ def kill_trial(workdir: Path, seed: int, *, models: int = 3, max_crashes: int = 
                        extra_uploads=max(0, uploads - DATASETS),
                        duplicates=sum(n - 1 for n in live.values() if n > 1), reruns=reruns,
                        seconds=time.monotonic() - start, backend=state.backend, corrupt=corrupt, lost=lost,
-                       locked_reruns=sum("error[state.locked]" in r.err for r in failed))
+                       locked_reruns=sum("error[state.locked]" in r.err for r in failed), provider=provider,
+                       jobs_created=len(jobs))
 
 
 def check_trial(t: TrialResult, names: list[str]) -> None:
@@ -389,6 +429,11 @@ def check_trial(t: TrialResult, names: list[str]) -> None:
     assert t.locked_reruns == 0, f"seed {t.seed}: a killed run's lock blocked {t.locked_reruns} re-run(s)"
     assert t.live_by_model == {n: 1 for n in names}, f"seed {t.seed}: live jobs per model {t.live_by_model}"
     assert t.uploads <= DATASETS + t.crashes, f"seed {t.seed}: {t.uploads} uploads for {t.crashes} crashes"
+    if t.provider in CLIENT_CHOSEN_IDS:
+        # The id is the identity: a repeated create meets 409 and adopts, the same bytes are one dataset.
+        # Not even a swept (cancelled) duplicate may exist, and no crash may cost a second dataset.
+        assert t.jobs_created == len(names), f"seed {t.seed}: {t.jobs_created} jobs created for {len(names)} models"
+        assert t.uploads == DATASETS, f"seed {t.seed}: {t.uploads} datasets for {DATASETS} files"
 
 
 def summarize(trials: list[TrialResult]) -> str:
@@ -396,6 +441,7 @@ def summarize(trials: list[TrialResult]) -> str:
     return (f"trials={len(trials)} crashes={sum(t.crashes for t in trials)} "
             f"kills_after_a_job={sum(jobs > 0 for t in trials for _u, jobs in t.kill_points)} "
             f"duplicates={sum(t.duplicates for t in trials)} extra_uploads={sum(t.extra_uploads for t in trials)} "
+            f"extra_jobs_created={sum(max(0, t.jobs_created - len(t.live_by_model)) for t in trials)} "
             f"corrupt_states={sum(t.corrupt is not None for t in trials)} "
             f"lost_records={sum(len(t.lost) for t in trials)} "
             f"locked_reruns={sum(t.locked_reruns for t in trials)} "

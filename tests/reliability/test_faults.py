@@ -41,6 +41,7 @@ def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     not its scale, is under test). 429 waits are shortened by the served sandbox (retry_after_scale)."""
     monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
     monkeypatch.setenv("TOGETHER_API_KEY", API_KEY)
+    monkeypatch.setenv("FIREWORKS_API_KEY", API_KEY)
     for var in ("FTOPS_SANDBOX_FAULTS", "FTOPS_SANDBOX_TIME_SCALE", "OPENAI_BASE_URL"):
         monkeypatch.delenv(var, raising=False)
     shorten_backoff(monkeypatch)
@@ -62,10 +63,12 @@ def apply_until_done(root: Path, capsys: pytest.CaptureFixture[str], before_each
 
 
 # One postgres trial by default, its uploads processed in 0.5 s instead of the sandbox's 3 (~12 s instead of
-# 13-36 s); extra seeds under -m soak (and tests/benchmarks/test_soak.py, FTOPS_SOAK_FAULT_TRIALS).
-SERVED_CASES = [("local", "openai", 1), ("local", "together", 1), ("postgres", "openai", 2),
+# 13-36 s); Fireworks (datasets READY on upload, no processing wait) seed 1 on local by default (~10 s);
+# extra seeds under -m soak (and tests/benchmarks/test_soak.py, FTOPS_SOAK_FAULT_TRIALS).
+SERVED_CASES = [("local", "openai", 1), ("local", "together", 1), ("local", "fireworks", 1), ("postgres", "openai", 2),
                 *[pytest.param(*c, marks=pytest.mark.soak)
-                  for c in (("local", "openai", 2), ("local", "openai", 3), ("local", "together", 2))]]
+                  for c in (("local", "openai", 2), ("local", "openai", 3), ("local", "together", 2),
+                            ("local", "fireworks", 2), ("local", "fireworks", 3), ("postgres", "fireworks", 1))]]
 PROCESSING_S = {"local": 3.0, "postgres": 0.5}
 
 

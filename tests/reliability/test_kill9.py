@@ -9,6 +9,7 @@ trial; the re-run right after a kill also proves a dead run's advisory lock went
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -35,7 +36,9 @@ from tests.reliability.harness import (
 DEFAULT_TRIALS = {("local", "openai"): 12, ("local", "together"): 6}
 # postgres by default: four seeds whose kills land in each phase of an apply (refresh; an upload being
 # processed, twice; after the jobs were created), so few trials still cover the state writes of each.
-DEFAULT_SEEDS = {("postgres", "openai"): [2, 12, 9, 5]}
+# Fireworks on local: three seeds (~2.5 s each) whose kills land mid-upload (1 dataset, no job), after the
+# first job's create, and twice after the second's: client-chosen ids make each re-run adopt by 409/GET.
+DEFAULT_SEEDS = {("postgres", "openai"): [2, 12, 9, 5], ("local", "fireworks"): [4, 1, 9]}
 
 
 def _seeds(backend: str, provider: str) -> list[int]:
@@ -91,3 +94,35 @@ def test_rerun_waits_for_a_file_the_killed_run_left_processing(tmp_path: Path) -
         r = run_ftops(root, "apply", "--auto-approve")
         assert r.code == 0, r.err
         assert s.live_jobs_by_model() == {"m0": 1} and s.uploads() == 1
+
+
+def test_harness_reads_a_fireworks_duplicate_from_the_sandbox_db(tmp_path: Path) -> None:
+    """The checks the Fireworks trials rely on can fail: a second job for m0 created behind ftops's back
+    (another id, the same displayName) is counted from the sandbox's database, and `check_trial` refuses
+    it even once cancelled (client-chosen ids leave no room for a swept duplicate)."""
+    import httpx
+
+    from tests.reliability.harness import API_KEY, DATASETS, PROVIDERS
+
+    with served_sandbox(tmp_path / "sandbox.db") as s:
+        root = write_project(tmp_path / "proj", s.url_for("fireworks"), provider="fireworks")
+        r = run_ftops(root, "apply", "--auto-approve")
+        assert r.code == 0, r.err
+        assert s.live_jobs_by_model() == {"m0": 1, "m1": 1, "m2": 1} and s.uploads() == DATASETS
+        (m0,) = [j for j in s.jobs() if j["suffix"] == "rel-0"]
+        request = s.remote("select json_extract(extra, '$.request') from jobs where id = ?", m0["id"])[0][0]
+        body = {k: v for k, v in json.loads(request).items() if k != "outputModel"}
+        account = PROVIDERS["fireworks"].entry[0].split(": ")[1]
+        with httpx.Client(base_url=s.url_for("fireworks"), headers={"Authorization": f"Bearer {API_KEY}"}) as c:
+            dup = c.post(f"/accounts/{account}/supervisedFineTuningJobs", params={"supervisedFineTuningJobId": "dup-0"},
+                         json=body)
+            assert dup.status_code == 200, dup.text
+            assert s.live_jobs_by_model() == {"m0": 2, "m1": 1, "m2": 1}
+            c.post(f"/accounts/{account}/supervisedFineTuningJobs/dup-0:cancel", json={}).raise_for_status()
+        assert s.live_jobs_by_model() == {"m0": 1, "m1": 1, "m2": 1}
+        t = TrialResult(seed=0, crashes=0, kill_points=[], uploads=s.uploads(), live_by_model=s.live_jobs_by_model(),
+                        extra_uploads=0, duplicates=0, reruns=1, seconds=0.0, provider="fireworks",
+                        jobs_created=len(s.jobs()))
+    with pytest.raises(AssertionError, match="4 jobs created for 3 models"):
+        check_trial(t, NAMES)
+    check_trial(TrialResult(**{**t.__dict__, "provider": "openai"}), NAMES)  # a swept duplicate: tolerated there
