@@ -13,7 +13,7 @@ import math
 import os
 import re
 import stat
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin
@@ -728,9 +728,9 @@ def load_config(path: Path, *, environ: Mapping[str, str] | None = None,
                         display_name=filename)
 
 
-def chain_order(config: FtopsConfig) -> list[str]:
-    """Declared model names, each after the model its `base_model` continues from (then by name).
-    Assumes `_check_chains` passed (no cycle)."""
+def upstream_order(names: Iterable[str], upstream: Callable[[str], str | None]) -> list[str]:
+    """`names` by name, except that each comes after the one it continues from (`upstream(name)`, None
+    where it starts from a base model); a cycle is cut where it closes. Used for config and plan alike."""
     out: list[str] = []
     seen: set[str] = set()
 
@@ -738,24 +738,40 @@ def chain_order(config: FtopsConfig) -> list[str]:
         if name in seen:
             return
         seen.add(name)
-        up = chain_upstream(config.models[name].base_model)
-        if up in config.models:
+        up = upstream(name)
+        if up is not None:
             visit(up)
         out.append(name)
 
-    for name in sorted(config.models):
+    for name in sorted(names):
         visit(name)
     return out
 
 
+def chain_root(name: str, upstream: Callable[[str], str | None]) -> str:
+    """The model at the head of `name`'s chain (`name` itself when it is not chained)."""
+    seen = {name}
+    while (up := upstream(name)) is not None and up not in seen:
+        seen.add(up)
+        name = up
+    return name
+
+
+def _declared_upstream(config: FtopsConfig) -> Callable[[str], str | None]:
+    def upstream(name: str) -> str | None:
+        up = chain_upstream(config.models[name].base_model)
+        return up if up in config.models else None
+    return upstream
+
+
+def chain_order(config: FtopsConfig) -> list[str]:
+    """Declared model names, each after the model its `base_model` continues from (then by name)."""
+    return upstream_order(config.models, _declared_upstream(config))
+
+
 def root_base_model(config: FtopsConfig, name: str) -> str:
     """The base model at the start of a chain (the model a chained model's family and price come from)."""
-    seen = {name}
-    base = config.models[name].base_model
-    while (up := chain_upstream(base)) in config.models and up not in seen:
-        seen.add(up)
-        base = config.models[up].base_model
-    return base
+    return config.models[chain_root(name, _declared_upstream(config))].base_model
 
 
 def _check_chains(config: FtopsConfig, positions: Mapping[Path_, NodePosition]) -> list[Diagnostic]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from ftops.config.loader import upstream_order
 from ftops.engine.model import (
     AttributeChange,
     CancelChange,
@@ -101,20 +102,11 @@ def choose_live(jobs: list[RemoteJob]) -> RemoteJob:
 def upstream_first(desired: list[DesiredModel]) -> list[DesiredModel]:
     """By name, except that a chained model comes after the model it continues from (the work's order)."""
     by_name = {d.name: d for d in desired}
-    out: list[DesiredModel] = []
-    seen: set[str] = set()
 
-    def visit(d: DesiredModel) -> None:
-        if d.name in seen:
-            return
-        seen.add(d.name)
-        if d.upstream in by_name:
-            visit(by_name[d.upstream])
-        out.append(d)
+    def upstream_of(name: str) -> str | None:
+        return u if (u := by_name[name].upstream) in by_name else None
 
-    for d in sorted(desired, key=lambda m: m.name):
-        visit(d)
-    return out
+    return [by_name[n] for n in upstream_order(by_name, upstream_of)]
 
 
 def record_state(job: JobRecord) -> JobState:

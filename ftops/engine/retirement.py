@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ftops.config.loader import chain_root
 from ftops.diagnostics import did_you_mean
 from ftops.engine.model import Deadline, DesiredModel, ModelChange, Plan
 from ftops.engine.plan import record_state
@@ -95,6 +96,10 @@ def review_deadlines(plan: Plan, desired: list[DesiredModel], state: State, caps
     job on that entry (the provider's own endpoint, or a sandbox rehearsing), else why it only warns.
     """
     by_name = {d.name: d for d in desired}
+
+    def upstream_of(name: str) -> str | None:
+        return u if (u := by_name[name].upstream) in by_name else None
+
     warnings: list[dict[str, Any]] = []
     refusals: list[Refusal] = []
     models: list[ModelChange] = []
@@ -109,7 +114,7 @@ def review_deadlines(plan: Plan, desired: list[DesiredModel], state: State, caps
         title = pc.title or pc.name
         out: list[Deadline] = []
         base = str((d.attributes if d else {}).get("base_model") or "")
-        root = _chain_root(d, by_name) if d is not None else None
+        root = by_name[chain_root(d.name, upstream_of)] if d is not None else None
         # A chained model's base is its upstream's fine-tuned model: it dies with the chain's first base.
         root_base = str(root.attributes.get("base_model") or "") if root is not None and root is not d else base
         if root_base:
@@ -160,15 +165,6 @@ def review_deadlines(plan: Plan, desired: list[DesiredModel], state: State, caps
             f"Concerns: {shown}. Existing fine-tuned models are not affected by this date. Source: {dl.source}."))
     warnings.sort(key=lambda w: (w["days"], w["code"], w.get("model") or ""))
     return plan.model_copy(update={"models": models, "warnings": [*plan.warnings, *warnings]}), refusals
-
-
-def _chain_root(d: DesiredModel, by_name: Mapping[str, DesiredModel]) -> DesiredModel:
-    """The declared model at the head of `d`'s chain (`d` itself when it is not chained)."""
-    seen = {d.name}
-    while d.upstream and d.upstream in by_name and d.upstream not in seen:
-        d = by_name[d.upstream]
-        seen.add(d.name)
-    return d
 
 
 def _warning(code: str, model: str | None, dl: Deadline, summary: str, detail: str) -> dict[str, Any]:
