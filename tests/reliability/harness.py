@@ -180,10 +180,9 @@ def _kind(path: str) -> str:
 
 @contextmanager
 def served_sandbox(db: Path, *, faults: str | None = None, api_keys: list[str] | None = None,
-                   time_scale: float = 1.0, retry_after_scale: float = 1.0,
-                   **settings_extra: Any) -> Iterator[Served]:
-    """Serve a fresh sandbox app on 127.0.0.1 (free port) in a thread, counting requests; 429 waits
-    (`retry-after-ms`) are multiplied by `retry_after_scale`."""
+                   time_scale: float = 1.0, **settings_extra: Any) -> Iterator[Served]:
+    """Serve a fresh sandbox app on 127.0.0.1 (free port) in a thread, counting requests (an injected
+    429's wait is the fault string's `retry_after_ms`)."""
     # These tests run several projects' jobs on one base model at once: OpenAI's "3 active jobs per
     # model" limit (the sandbox default) is not what they test, so it is lifted unless asked for.
     settings_extra.setdefault("max_active_jobs_per_model", None)
@@ -196,16 +195,7 @@ def served_sandbox(db: Path, *, faults: str | None = None, api_keys: list[str] |
     def counting(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         with lock:
             served.counts[f"{environ['REQUEST_METHOD']} {_kind(environ.get('PATH_INFO', ''))}"] += 1
-        if retry_after_scale == 1.0:
-            return app(environ, start_response)
-
-        def scaled(status: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
-            # The client prefers retry-after-ms: shrink it so tests do not sleep whole seconds.
-            headers = [(k, str(max(1, int(int(v) * retry_after_scale))) if k.lower() == "retry-after-ms" else v)
-                       for k, v in headers]
-            return start_response(status, headers, *rest)
-
-        return app(environ, scaled)
+        return app(environ, start_response)
 
     server = make_server("127.0.0.1", 0, counting)
     thread = threading.Thread(target=server.serve_forever, name="reliability-sandbox", daemon=True)

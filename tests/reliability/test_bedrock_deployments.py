@@ -52,7 +52,7 @@ def test_faults_converge_with_one_deployment_per_model(tmp_path: Path, seed: int
                                                        request: pytest.FixtureRequest) -> None:
     if seed > 1 and "soak" not in (request.config.getoption("markexpr") or ""):
         pytest.skip("more seeds under -m soak")
-    with served_sandbox(tmp_path / "sandbox.db", faults=FAULTS.format(seed=seed), retry_after_scale=0.05,
+    with served_sandbox(tmp_path / "sandbox.db", faults=FAULTS.format(seed=seed),
                         time_scale=1_000_000) as s:
         root = project(tmp_path / "proj", s.url)
         for _ in range(40):

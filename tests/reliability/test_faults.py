@@ -38,7 +38,7 @@ BOUND = 30
 @pytest.fixture(autouse=True)
 def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     """Same retry policy, 25x shorter backoff, so 30% faults finish in seconds (the policy's shape,
-    not its scale, is under test). 429 waits are shortened by the served sandbox (retry_after_scale)."""
+    not its scale, is under test). 429 waits are the fault string's `retry_after_ms`."""
     monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
     monkeypatch.setenv("TOGETHER_API_KEY", API_KEY)
     monkeypatch.setenv("FIREWORKS_API_KEY", API_KEY)
@@ -88,7 +88,7 @@ def served_faults_trial(tmp_path: Path, provider: str, seed: int, state: StateSp
     """One served sandbox at 30% faults, apply re-run until it exits 0; asserts the remote truth and the state.
     `file_processing_s`: how long an OpenAI-dialect upload stays `uploaded` (the sandbox's default: 3 s)."""
     start = time.monotonic()
-    with served_sandbox(tmp_path / "sandbox.db", faults=FAULTS.format(seed=seed), retry_after_scale=0.05,
+    with served_sandbox(tmp_path / "sandbox.db", faults=FAULTS.format(seed=seed),
                         file_processing_s=file_processing_s) as s:
         root = write_project(tmp_path / "proj", s.url_for(provider), models=MODELS, provider_extra=PROVIDER,
                              provider=provider, state=state)

@@ -88,7 +88,7 @@ def test_dpo_faults_converge_with_one_job_per_model(tmp_path: Path, seed: int, c
                                                     request: pytest.FixtureRequest) -> None:
     if seed > 1 and "soak" not in (request.config.getoption("markexpr") or ""):
         pytest.skip("more seeds under -m soak")
-    with served_sandbox(tmp_path / "sandbox.db", faults=FAULTS.format(seed=seed), retry_after_scale=0.05) as s:
+    with served_sandbox(tmp_path / "sandbox.db", faults=FAULTS.format(seed=seed)) as s:
         root = project(tmp_path / "proj", s.url)
         for _ in range(30):
             code, out, err = run_cli(root, capsys, "apply", "--auto-approve", "--max-wait", "2")
