@@ -146,12 +146,8 @@ _AUTH = {"UnrecognizedClientException", "InvalidSignatureException", "ExpiredTok
 _NOT_FOUND = {"ResourceNotFoundException", "NoSuchKey", "NoSuchBucket", "NotFound", "404"}
 
 
-
-
 def _slug(text: str, limit: int) -> str:
     return re.sub(r"-+", "-", re.sub(r"[^A-Za-z0-9]", "-", text)).strip("-")[:limit].strip("-") or "m"
-
-
 
 
 class _Raw(io.BytesIO):
@@ -474,16 +470,20 @@ class BedrockProvider(Provider):
         return [j for j in self._list(f"-x{key}n") if j.group == key]
 
     def _list(self, name_contains: str) -> list[RemoteJob]:
-        params: dict[str, Any] = {"nameContains": name_contains, "maxResults": 100}
-        out: list[RemoteJob] = []
+        return [self._job(o) for o in self._pages("list_model_customization_jobs", "modelCustomizationJobSummaries",
+                                                  nameContains=name_contains, maxResults=100)]
+
+    def _pages(self, op: str, items: str, **params: Any) -> list[Any]:
+        """Every item of a paginated Bedrock list (`nextToken`), at most 1000 pages."""
+        out: list[Any] = []
         for _ in range(1000):
-            page = self._call("bedrock", "list_model_customization_jobs", **params)
-            out += [self._job(o) for o in page.get("modelCustomizationJobSummaries") or []]
+            page = self._call("bedrock", op, **params)
+            out += page.get(items) or []
             token = page.get("nextToken")
             if not token:
                 return out
             params["nextToken"] = token
-        raise ProviderError("ListModelCustomizationJobs did not end within 1000 pages", code="pagination")
+        raise ProviderError(f"{op} did not end within 1000 pages", code="pagination")
 
     def get_job(self, job_id: str) -> RemoteJob:
         return self._job(self._call("bedrock", "get_model_customization_job", jobIdentifier=job_id))
@@ -591,18 +591,11 @@ class BedrockProvider(Provider):
     def list_deployments(self, project: str) -> list[RemoteDeployment]:
         """This project's deployments: `nameContains=-d<P4>`, then the name's tag checked."""
         pk = project_key(project)
-        params: dict[str, Any] = {"nameContains": f"-d{pk}", "maxResults": 100}
-        out: list[RemoteDeployment] = []
-        for _ in range(1000):
-            page = self._call("bedrock", "list_custom_model_deployments", **params)
-            out += [self._deployment(o) for o in page.get("modelDeploymentSummaries") or []]
-            token = page.get("nextToken")
-            if not token:
-                # A Failed deployment never served: left out, so the plan creates it again (see create_deployment).
-                return [d for d in out if (m := _DEP_TAG.search(d.key)) is not None and m.group(1) == pk
-                        and d.status != "Failed"]
-            params["nextToken"] = token
-        raise ProviderError("ListCustomModelDeployments did not end within 1000 pages", code="pagination")
+        out = [self._deployment(o) for o in self._pages("list_custom_model_deployments", "modelDeploymentSummaries",
+                                                        nameContains=f"-d{pk}", maxResults=100)]
+        # A Failed deployment never served: left out, so the plan creates it again (see create_deployment).
+        return [d for d in out if (m := _DEP_TAG.search(d.key)) is not None and m.group(1) == pk
+                and d.status != "Failed"]
 
     def get_deployment(self, deployment_id: str) -> RemoteDeployment:
         return self._deployment(self._call("bedrock", "get_custom_model_deployment",

@@ -149,10 +149,6 @@ _STATES = {
 }
 
 
-
-
-
-
 class TogetherProvider(HttpProvider):
     """Together AI over an `httpx.Client` whose base_url ends in `/v1`."""
 

@@ -110,8 +110,6 @@ _STATES = {"JOB_STATE_QUEUED": JobState.PENDING, "JOB_STATE_PENDING": JobState.P
            "JOB_STATE_EXPIRED": JobState.FAILED, "JOB_STATE_CANCELLED": JobState.CANCELLED}
 
 
-
-
 def model_id(base_model: str) -> str:
     """`gemini-2.5-flash` of `publishers/google/models/gemini-2.5-flash` (Vertex accepts both)."""
     return base_model.rsplit("/", 1)[-1]
@@ -147,8 +145,6 @@ class NoGoogleCredentialsError(MissingAPIKeyError):
 def label_value(text: str) -> str:
     """A label value: lowercase letters, digits, `_` and `-`, at most 63 characters."""
     return re.sub(r"[^a-z0-9_-]", "-", text.lower())[:63]
-
-
 
 
 class VertexProvider(HttpProvider):

@@ -357,10 +357,9 @@ class BedrockDialect(Dialect):
         """GetCustomModel / DeleteCustomModel by ARN. A model a live deployment serves (or is moving to)
         cannot be deleted: delete or update the deployment first."""
         with self.app.tx() as (conn, now, _sim):
-            job_id = self.app.tuned_job_of(conn, self.name, ident)
             row = conn.execute("SELECT * FROM models WHERE id = ? AND deleted = 0 AND dialect = ?",
                                (ident, self.name)).fetchone()
-            if job_id is None or row is None:
+            if row is None:
                 raise ApiError(404, f"Could not find custom model {ident}", code="ResourceNotFoundException")
             if request.method == "DELETE":
                 for dep in self._deployments_all(conn):
@@ -371,9 +370,9 @@ class BedrockDialect(Dialect):
                                        code="ConflictException")
                 conn.execute("UPDATE models SET deleted = 1 WHERE id = ?", (ident,))
                 return self.app.json({})
-            job = self.app.job_row(conn, self.name, job_id)
+            job = self.app.job_row(conn, self.name, row["job_id"])
             return self.app.json({"modelArn": ident, "modelName": ident.rsplit("/", 1)[-1],
-                                  "jobArn": job_id, "baseModelArn": str(job["model"]) if job is not None else "",
+                                  "jobArn": row["job_id"], "baseModelArn": str(job["model"]) if job is not None else "",
                                   "creationTime": iso(row["created"]), "modelStatus": "Active"})
 
     def h_list_tags(self, request: Request) -> Response:
