@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ftops.sandbox.app import SandboxApp
 from ftops.sandbox.faults import LostResponse
-from ftops.sandbox.server import make_server, serve
+from ftops.sandbox.server import make_server, serve, serving
 from ftops.sandbox.settings import FaultConfig, SandboxSettings
 from ftops.sandbox.transport import in_process_transport
 
@@ -23,4 +23,5 @@ __all__ = [
     "in_process_transport",
     "make_server",
     "serve",
+    "serving",
 ]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import socket
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ from ftops.sandbox.app import SandboxApp
 from ftops.sandbox.faults import LostResponse
 from ftops.sandbox.settings import SandboxSettings
 
-__all__ = ["SandboxServer", "make_server", "serve"]
+__all__ = ["SandboxServer", "make_server", "serve", "serving"]
 
 SandboxServer = BaseWSGIServer
 
@@ -70,6 +72,21 @@ def make_server(host: str, port: int, app: Callable[..., Iterable[bytes]], *,
         sock.listen(128)
         return _werkzeug_make_server(host, port, _dropping(app), threaded=True, request_handler=Handler,
                                      fd=sock.fileno())
+
+
+@contextmanager
+def serving(app: Callable[..., Iterable[bytes]], *, read_timeout_s: float | None = None) -> Iterator[str]:
+    """Serve `app` on 127.0.0.1 (a free port) from a background thread for the `with` block; yields the
+    base URL (`http://127.0.0.1:PORT`). For tests of your own pipeline against the sandbox, and ours."""
+    server = make_server("127.0.0.1", 0, app, read_timeout_s=read_timeout_s)
+    thread = threading.Thread(target=server.serve_forever, name="ftops-sandbox", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
 
 
 def serve(*, host: str, port: int, db_path: Path, time_scale: float | None, faults: str | None,

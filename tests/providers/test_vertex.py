@@ -5,7 +5,6 @@ diagnostic naming both and the `ftops[gcp]` extra), against the sandbox (in proc
 from __future__ import annotations
 
 import sys
-import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -16,8 +15,7 @@ import pytest
 from ftops.datasets.convert import GEMINI, GEMINI_PREFERENCE
 from ftops.providers.base import ModelSpec
 from ftops.providers.vertex import NoGoogleCredentialsError, VertexProvider
-from ftops.sandbox import SandboxApp, SandboxSettings, in_process_transport
-from ftops.sandbox.server import make_server
+from ftops.sandbox import SandboxApp, SandboxSettings, in_process_transport, serving
 from tests.reliability.harness import run_cli
 
 PROJECT, LOCATION = "p1", "us-central1"
@@ -152,10 +150,7 @@ def test_cli_plan_without_credentials_stops_with_the_diagnostic(monkeypatch: pyt
         seen.append(environ["PATH_INFO"])
         return app(environ, start_response)
 
-    server = make_server("127.0.0.1", 0, counting)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(counting) as url:
         root = tmp_path / "proj"
         (root / "data").mkdir(parents=True)
         (root / "data" / "pref.jsonl").write_text("".join(
@@ -164,14 +159,10 @@ def test_cli_plan_without_credentials_stops_with_the_diagnostic(monkeypatch: pyt
             for i in range(12)))
         (root / "ftops.yaml").write_text(
             "version: 1\nproject: creds\nprovider:\n  type: vertex\n"
-            f"  base_url: http://127.0.0.1:{server.port}/vertex\n  gcp_project: p1\n  bucket: training\n"
+            f"  base_url: {url}/vertex\n  gcp_project: p1\n  bucket: training\n"
             "  max_retries: 0\n"
             "models:\n  m:\n    base_model: gemini-2.5-flash\n    method: dpo\n    training_file: data/pref.jsonl\n")
         code, out, err = run_cli(root, capsys, "plan")
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
     assert code == 1, out + err
     assert "error[provider.missing_api_key]" in err and "no Google credentials" in err, err
     assert "ftops[gcp]" in err and "GOOGLE_OAUTH_ACCESS_TOKEN" in err

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ftops.sandbox import FaultConfig, SandboxApp, SandboxSettings, make_server
+from ftops.sandbox import FaultConfig, SandboxApp, SandboxSettings, serving
 
 if TYPE_CHECKING:
     from ftops.state import State
@@ -197,17 +197,10 @@ def served_sandbox(db: Path, *, faults: str | None = None, api_keys: list[str] |
             served.counts[f"{environ['REQUEST_METHOD']} {_kind(environ.get('PATH_INFO', ''))}"] += 1
         return app(environ, start_response)
 
-    server = make_server("127.0.0.1", 0, counting)
-    thread = threading.Thread(target=server.serve_forever, name="reliability-sandbox", daemon=True)
-    thread.start()
-    served.base = f"http://127.0.0.1:{server.port}"
-    served.url = served.base + "/v1"
-    try:
+    with serving(counting) as base:
+        served.base = base
+        served.url = base + "/v1"
         yield served
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
 
 
 def write_project(root: Path, url: str, *, models: int = 3, project: str = "reliability",

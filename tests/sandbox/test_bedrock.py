@@ -4,14 +4,13 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ftops.sandbox import SandboxApp, SandboxSettings, make_server
+from ftops.sandbox import SandboxApp, SandboxSettings, serving
 from tests.sandbox.conftest import FakeClock
 
 boto3 = pytest.importorskip("boto3")
@@ -28,14 +27,8 @@ def served(tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "sandbox-secret")
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     app = SandboxApp(tmp_path / "sandbox.db", settings=SandboxSettings(time_scale=100.0), clock=clock)
-    server = make_server("127.0.0.1", 0, app)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.port}", clock
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(app) as url:
+        yield url, clock
 
 
 def clients(root: str) -> tuple[Any, Any, Any]:

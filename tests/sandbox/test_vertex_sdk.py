@@ -23,8 +23,7 @@ from werkzeug.routing import EndpointPrefix, Map, Submount
 
 from ftops.providers.base import Identity
 from ftops.providers.vertex import VertexProvider
-from ftops.sandbox import SandboxApp, SandboxSettings
-from ftops.sandbox.server import make_server
+from ftops.sandbox import SandboxApp, SandboxSettings, serving
 from tests.sandbox.conftest import FakeClock
 
 genai = pytest.importorskip("google.genai")
@@ -69,16 +68,8 @@ def served(tmp_path: Path, clock: FakeClock) -> Iterator[Served]:
             s.seen.append((environ["REQUEST_METHOD"], environ["PATH_INFO"]))
         return app(environ, start_response)
 
-    server = make_server("127.0.0.1", 0, recording)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    s.url = f"http://127.0.0.1:{server.port}"
-    try:
+    with serving(recording) as s.url:
         yield s
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
 
 
 def sdk(served: Served, version: str = "v1") -> Any:
